@@ -1,0 +1,400 @@
+package rs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"go.uber.org/zap"
+)
+
+// MaxTokenBytes bounds the size of a token the validator will parse.
+const MaxTokenBytes = 16 << 10
+
+// Options are the collaborators of a Validator.
+type Options struct {
+	// Client fetches discovery and JWKS documents.
+	Client *http.Client
+	// Logger receives validation failures and key-fetch problems. Tokens
+	// are never logged.
+	Logger *zap.Logger
+	// Metrics counts validations and fetches (may be nil).
+	Metrics *Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// KeySetFor, when set, supplies (possibly shared) key sets, e.g. from a
+	// Caddy usage pool; their lifecycle is then the caller's. When nil the
+	// Validator creates its own, started by Start and stopped by Close.
+	KeySetFor func(AuthorizationServer) (*KeySet, error)
+	// Cache, when set, is a shared validation cache; otherwise one of
+	// Config.ValidationCacheSize entries is created (none if negative).
+	Cache *Cache
+}
+
+// Validator validates bearer tokens of several authorization servers. The
+// key set is chosen by the token's iss before any signature check, so a key
+// of one issuer never verifies a token that claims another.
+type Validator struct {
+	cfg     Config
+	issuers map[string]*issuer
+	order   []*issuer
+	owned   bool
+	cache   *Cache
+	fp      uint64 // config fingerprint: cache entries of another config never match
+	parser  *jwt.Parser
+	log     *zap.Logger
+	metrics *Metrics
+	now     func() time.Time
+}
+
+type issuer struct {
+	cfg       AuthorizationServer
+	keys      *KeySet
+	algs      map[string]bool
+	audiences map[string]bool // normalized
+	claims    *jwt.Validator
+}
+
+// Cache is a bounded cache of validated tokens keyed by the SHA-256 of the
+// token; an entry never outlives the token's exp. Safe for concurrent use
+// and shareable between validators (entries are tagged with the config
+// they were validated under).
+type Cache struct {
+	lru *lru.Cache[[32]byte, cacheEntry]
+}
+
+type cacheEntry struct {
+	id  *Identity
+	exp time.Time
+	fp  uint64
+}
+
+// NewCache returns a cache of at most size entries.
+func NewCache(size int) (*Cache, error) {
+	c, err := lru.New[[32]byte, cacheEntry](size)
+	if err != nil {
+		return nil, fmt.Errorf("validation cache: %w", err)
+	}
+	return &Cache{lru: c}, nil
+}
+
+// Len returns the number of cached entries.
+func (c *Cache) Len() int { return c.lru.Len() }
+
+// NewValidator builds a validator for a config that Normalize accepted.
+func NewValidator(cfg Config, o Options) (*Validator, error) {
+	v := &Validator{
+		cfg:     cfg,
+		issuers: map[string]*issuer{},
+		log:     o.Logger,
+		metrics: o.Metrics,
+		now:     o.Now,
+		cache:   o.Cache,
+		parser:  jwt.NewParser(jwt.WithJSONNumber()),
+	}
+	if v.log == nil {
+		v.log = zap.NewNop()
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.cache == nil && cfg.ValidationCacheSize > 0 {
+		c, err := NewCache(cfg.ValidationCacheSize)
+		if err != nil {
+			return nil, err
+		}
+		v.cache = c
+	}
+	fpJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint config: %w", err)
+	}
+	sum := sha256.Sum256(fpJSON)
+	v.fp = binary.BigEndian.Uint64(sum[:8])
+	v.owned = o.KeySetFor == nil
+	for _, as := range cfg.AuthorizationServers {
+		var ks *KeySet
+		if o.KeySetFor != nil {
+			if ks, err = o.KeySetFor(as); err != nil {
+				return nil, fmt.Errorf("key set for %s: %w", as.Issuer, err)
+			}
+		} else {
+			ks = NewKeySet(as, KeySetOptions{Client: o.Client, Logger: v.log, Metrics: o.Metrics, Now: o.Now})
+		}
+		leeway := DefaultLeeway
+		if as.Leeway != nil {
+			leeway = time.Duration(*as.Leeway)
+		}
+		is := &issuer{
+			cfg:       as,
+			keys:      ks,
+			algs:      map[string]bool{},
+			audiences: map[string]bool{},
+			claims: jwt.NewValidator(jwt.WithLeeway(leeway), jwt.WithExpirationRequired(),
+				jwt.WithIssuedAt(), jwt.WithIssuer(as.Issuer), jwt.WithTimeFunc(v.now)),
+		}
+		for _, a := range as.Algorithms {
+			is.algs[a] = true
+		}
+		for _, a := range as.Audiences {
+			is.audiences[NormalizeAudience(a)] = true
+		}
+		v.issuers[as.Issuer] = is
+		v.order = append(v.order, is)
+	}
+	return v, nil
+}
+
+// Start starts the key sets the validator owns (see Options.KeySetFor).
+func (v *Validator) Start() {
+	if v.owned {
+		for _, is := range v.order {
+			is.keys.Start()
+		}
+	}
+}
+
+// Close stops the key sets the validator owns.
+func (v *Validator) Close() {
+	if v.owned {
+		for _, is := range v.order {
+			is.keys.Stop()
+		}
+	}
+}
+
+// Ready reports whether every issuer's keys have been loaded.
+func (v *Validator) Ready() bool {
+	for _, is := range v.order {
+		if !is.keys.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// Status reports each issuer's key set.
+func (v *Validator) Status() []KeySetStatus {
+	out := make([]KeySetStatus, 0, len(v.order))
+	for _, is := range v.order {
+		out = append(out, is.keys.Status())
+	}
+	return out
+}
+
+// Validate checks a raw bearer token and returns the caller's identity. The
+// error is always an *Error carrying a fixed client-safe description; the
+// internal cause is only in its Unwrap chain. The returned Identity may be
+// shared with other callers through the cache: do not modify it.
+func (v *Validator) Validate(ctx context.Context, token string) (*Identity, error) {
+	now := v.now()
+	var key [32]byte
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(token))
+		if e, ok := v.cache.lru.Get(key); ok && e.fp == v.fp {
+			if now.Before(e.exp) {
+				v.metrics.validation("cache_hit", e.id.Issuer)
+				return e.id, nil
+			}
+			v.cache.lru.Remove(key)
+		}
+	}
+	id, iss, err := v.validate(ctx, token)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = ErrSignature.withCause(err)
+		}
+		v.metrics.validation(e.Reason, iss)
+		if ce := v.log.Check(zap.InfoLevel, "token rejected"); ce != nil {
+			ce.Write(zap.String("reason", e.Reason), zap.String("issuer", iss), zap.NamedError("cause", e.cause))
+		}
+		return nil, e
+	}
+	if v.cache != nil && now.Before(id.Expiry) {
+		v.cache.lru.Add(key, cacheEntry{id: id, exp: id.Expiry, fp: v.fp})
+	}
+	v.metrics.validation("valid", id.Issuer)
+	return id, nil
+}
+
+// validate does the uncached work. iss is the trusted issuer the token
+// claimed ("" when untrusted, so labels stay bounded).
+func (v *Validator) validate(ctx context.Context, token string) (*Identity, string, error) {
+	if len(token) > MaxTokenBytes {
+		return nil, "", ErrMalformedToken.withCause(errors.New("token too large"))
+	}
+	claims := jwt.MapClaims{}
+	tok, parts, err := v.parser.ParseUnverified(token, claims)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenUnverifiable) {
+			return nil, "", ErrAlgorithm.withCause(err)
+		}
+		return nil, "", ErrMalformedToken.withCause(err)
+	}
+	issClaim, _ := claims["iss"].(string)
+	is := v.issuers[issClaim]
+	if is == nil {
+		return nil, "", ErrUntrustedIssuer
+	}
+	iss := is.cfg.Issuer
+	alg := tok.Method.Alg()
+	if !is.algs[alg] {
+		return nil, iss, ErrAlgorithm.withCause(fmt.Errorf("alg %q not in allow-list", alg))
+	}
+	if _, ok := tok.Header["crit"]; ok {
+		return nil, iss, ErrMalformedToken.withCause(errors.New("crit header parameters are not supported"))
+	}
+	if is.cfg.RequireATJWTType {
+		typ, _ := tok.Header["typ"].(string)
+		if t := strings.ToLower(typ); t != "at+jwt" && t != "application/at+jwt" {
+			return nil, iss, ErrTokenType
+		}
+	}
+	var kid string
+	if raw, ok := tok.Header["kid"]; ok {
+		if kid, ok = raw.(string); !ok {
+			return nil, iss, ErrMalformedToken.withCause(errors.New("kid is not a string"))
+		}
+	}
+	// jku, x5u and an embedded jwk are never read: keys come only from the
+	// issuer's own key set.
+	keys, err := is.keys.Lookup(ctx, kid, alg)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, iss, e
+		}
+		return nil, iss, ErrSignature.withCause(fmt.Errorf("kid %q: %w", kid, err))
+	}
+	signed := parts[0] + "." + parts[1]
+	verified := false
+	for _, k := range keys {
+		if tok.Method.Verify(signed, tok.Signature, k) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, iss, ErrSignature
+	}
+	if err := is.claims.Validate(claims); err != nil {
+		return nil, iss, claimsError(err)
+	}
+	if !is.audienceMatches(claims["aud"]) {
+		return nil, iss, ErrAudience
+	}
+	sub, _ := claims["sub"].(string)
+	if strings.TrimSpace(sub) == "" {
+		return nil, iss, ErrMissingSubject
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return nil, iss, ErrMissingExp
+	}
+	id := &Identity{
+		Issuer:  iss,
+		Subject: sub,
+		Scopes:  scopesOf(claims),
+		Claims:  claims,
+		Expiry:  exp.Time,
+	}
+	if cid, ok := claims["client_id"].(string); ok && cid != "" {
+		id.ClientID = cid
+	} else if azp, ok := claims["azp"].(string); ok {
+		id.ClientID = azp
+	}
+	return id, iss, nil
+}
+
+func claimsError(err error) *Error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired.withCause(err)
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return ErrMissingExp.withCause(err)
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return ErrNotYetValid.withCause(err)
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrIssuedInFuture.withCause(err)
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return ErrUntrustedIssuer.withCause(err)
+	}
+	return ErrMalformedToken.withCause(err)
+}
+
+func (is *issuer) audienceMatches(aud any) bool {
+	switch a := aud.(type) {
+	case string:
+		return is.audiences[NormalizeAudience(a)]
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok && is.audiences[NormalizeAudience(s)] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// NormalizeAudience puts an audience value in the form used for
+// comparison: for http(s) URLs the scheme and host are lower-cased, a
+// default port is dropped and a trailing slash is removed (the MCP
+// canonical URI rules); any other value is compared exactly.
+func NormalizeAudience(a string) string {
+	u, err := url.Parse(a)
+	if err != nil || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return a
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return a
+	}
+	host := strings.ToLower(u.Host)
+	if (scheme == "https" && strings.HasSuffix(host, ":443")) || (scheme == "http" && strings.HasSuffix(host, ":80")) {
+		host = host[:strings.LastIndexByte(host, ':')]
+	}
+	out := scheme + "://" + host + strings.TrimSuffix(u.EscapedPath(), "/")
+	if u.RawQuery != "" || u.ForceQuery {
+		out += "?" + u.RawQuery
+	}
+	return out
+}
+
+// scopesOf reads granted scopes: scope (space-separated string) wins over
+// scp (string or array). Invalid tokens are dropped, duplicates removed.
+func scopesOf(c jwt.MapClaims) []string {
+	var raw []string
+	if s, ok := c["scope"].(string); ok {
+		raw = strings.Fields(s)
+	} else {
+		switch scp := c["scp"].(type) {
+		case string:
+			raw = strings.Fields(scp)
+		case []any:
+			for _, x := range scp {
+				if s, ok := x.(string); ok {
+					raw = append(raw, s)
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(raw))
+	seen := map[string]bool{}
+	for _, s := range raw {
+		if IsScopeToken(s) && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
