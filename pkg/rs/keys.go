@@ -204,6 +204,11 @@ func (k *KeySet) doFetch(f *inflight) {
 	keys, md, err := k.load(ctx)
 	k.mu.Lock()
 	if err == nil {
+		if k.loadedAt.IsZero() {
+			// The first load is not a refetch: it does not use up the
+			// unknown-kid allowance.
+			k.lastMissAt = time.Time{}
+		}
 		k.keys = keys
 		k.resolved = md
 		k.loadedAt = k.now()
