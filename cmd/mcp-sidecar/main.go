@@ -1,0 +1,187 @@
+// Command mcp-sidecar is the MCP auth front door as a standalone binary: it
+// validates OAuth 2.1 bearer tokens from several authorization servers,
+// publishes Protected Resource Metadata, and forwards authorized requests
+// to an MCP server with the caller's identity as headers.
+//
+// Usage:
+//
+//	mcp-sidecar run --config FILE       serve
+//	mcp-sidecar validate --config FILE  check a config and exit
+//	mcp-sidecar dev                     demo on loopback with a built-in AS and MCP server
+//	mcp-sidecar version
+//
+// A configuration error names the field and exits with status 2.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  mcp-sidecar run --config FILE        serve the front door
+  mcp-sidecar validate --config FILE   check a config file and exit (2 on error)
+  mcp-sidecar dev [flags]              demo: dev authorization server + demo MCP server + sidecar, loopback only
+  mcp-sidecar version                  print the version
+`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitConfig
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "dev":
+		return cmdDev(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "mcp-sidecar", versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "mcp-sidecar: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitConfig
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file")
+	if err := fs.Parse(args); err != nil {
+		return "", exitConfig
+	}
+	if *path == "" {
+		fmt.Fprintf(stderr, "mcp-sidecar %s: --config FILE is required\n", name)
+		return "", exitConfig
+	}
+	return *path, exitOK
+}
+
+func load(path string, stderr io.Writer) (*sidecar.Config, int) {
+	cfg, err := sidecar.LoadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-sidecar: config %s:\n", path)
+		for _, line := range splitErrors(err) {
+			fmt.Fprintf(stderr, "  %s\n", line)
+		}
+		return nil, exitConfig
+	}
+	return cfg, exitOK
+}
+
+// splitErrors flattens errors.Join trees into lines.
+func splitErrors(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, splitErrors(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	path, code := configFlag("validate", args, stderr)
+	if code != exitOK {
+		return code
+	}
+	cfg, code := load(path, stderr)
+	if code != exitOK {
+		return code
+	}
+	fmt.Fprintf(stdout, "config %s is valid: resource %s, upstream %s, %d authorization server(s)\n",
+		path, cfg.RS.Resource, cfg.Proxy.Upstream, len(cfg.RS.AuthorizationServers))
+	return exitOK
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	path, code := configFlag("run", args, stderr)
+	if code != exitOK {
+		return code
+	}
+	cfg, code := load(path, stderr)
+	if code != exitOK {
+		return code
+	}
+	log, err := sidecar.NewLogger(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
+		return exitConfig
+	}
+	defer log.Sync() //nolint:errcheck
+	app, err := sidecar.New(cfg, log, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
+		return exitFail
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := app.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func cmdDev(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o sidecar.DevOptions
+	fs.StringVar(&o.Listen, "listen", sidecar.DefaultListen, "front door address (loopback)")
+	fs.StringVar(&o.AdminListen, "admin-listen", sidecar.DefaultAdminListen, "admin address (loopback)")
+	fs.StringVar(&o.ASListen, "as-listen", "127.0.0.1:9090", "dev authorization server address (loopback)")
+	fs.StringVar(&o.MCPListen, "mcp-listen", "127.0.0.1:9092", "demo MCP server address (loopback)")
+	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := sidecar.Dev(ctx, o, stdout, nil); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,133 @@
+// Package sidecar is the mcp-sidecar binary's glue: YAML configuration,
+// the main and admin listeners, logging, metrics and graceful shutdown
+// around pkg/rs and pkg/mcpproxy.
+package sidecar
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+)
+
+// Defaults of the sidecar's own keys.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultAdminListen     = "127.0.0.1:9091"
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Config is the sidecar's YAML configuration. The resource-server and
+// proxy keys are pkg/rs.Config and pkg/mcpproxy.Config, inlined, so the
+// Caddy module and the sidecar read the same structs.
+type Config struct {
+	// Listen is the front door's address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// AdminListen serves /healthz, /readyz and /metrics (default
+	// 127.0.0.1:9091); "off" disables it.
+	AdminListen string `yaml:"admin_listen"`
+	// LogLevel is debug, info, warn or error (default info).
+	LogLevel string `yaml:"log_level"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM (default 30s).
+	ShutdownTimeout rs.Duration `yaml:"shutdown_timeout"`
+
+	// RS is the resource-server configuration (resource, issuers, ...).
+	RS rs.Config `yaml:",inline"`
+	// Proxy is the proxying configuration (upstream, headers, ...).
+	Proxy mcpproxy.Config `yaml:",inline"`
+
+	// Injector is built from identity_headers and secret_headers by
+	// Normalize (secrets resolved from env or files).
+	Injector *mcpproxy.Injector `yaml:"-"`
+}
+
+// Parse decodes YAML strictly (unknown keys are errors) and normalizes it.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config is empty")
+		}
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := c.Normalize(nil, nil); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// LoadFile reads and parses a YAML config file.
+func LoadFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Normalize validates every key and fills defaults. getenv and readFile
+// resolve secret headers (os functions when nil).
+func (c *Config) Normalize(getenv func(string) string, readFile func(string) ([]byte, error)) error {
+	var errs []error
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if err := checkAddr(c.Listen); err != nil {
+		errs = append(errs, &rs.FieldError{Field: "listen", Msg: err.Error()})
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = DefaultAdminListen
+	}
+	if c.AdminListen != "off" {
+		if err := checkAddr(c.AdminListen); err != nil {
+			errs = append(errs, &rs.FieldError{Field: "admin_listen", Msg: err.Error()})
+		}
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, &rs.FieldError{Field: "log_level", Msg: fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)})
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = rs.Duration(DefaultShutdownTimeout)
+	} else if c.ShutdownTimeout < 0 {
+		errs = append(errs, &rs.FieldError{Field: "shutdown_timeout", Msg: "must not be negative"})
+	}
+	if err := c.RS.Normalize(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Proxy.Normalize(); err != nil {
+		errs = append(errs, err)
+	}
+	inj, err := mcpproxy.NewInjector(c.Proxy.IdentityHeaders, c.Proxy.SecretHeaders, getenv, readFile)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Injector = inj
+	return errors.Join(errs...)
+}
+
+func checkAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port", a)
+	}
+	_ = host
+	return nil
+}
