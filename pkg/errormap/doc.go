@@ -5,4 +5,29 @@
 // result with isError: true carries no structuredContent.
 //
 // Everything here is a pure function on bytes and values; there is no I/O.
+//
+// # Classification
+//
+// FromStatus (upstream answered with an error status) and FromTransport
+// (no complete response) each read one ordered table of rows, statusTable and
+// transportTable in failure.go; the first matching row wins. Both return a
+// Failure whose Message is fixed text from those tables (Arcade's wire
+// strings), never text from an error, header or body.
+//
+// FromTransport returns the zero Failure (IsZero) for context.Canceled: the
+// client went away and nothing should be written.
+//
+// # Rendering
+//
+// ToolErrorResult renders a CallToolResult with isError: true and Arcade's
+// _meta.arcade block; JSONRPCError renders a -32603 error with the same block
+// as error.data; JSONRPCResult wraps a result.
+//
+// # The structuredContent rule
+//
+// StripStructuredContentOnError and RewriteResponse delete structuredContent
+// from error results by splicing bytes: remaining members keep their order and
+// their exact bytes (numbers such as 1e2 or 1.50 included), and untouched
+// input comes back as the same slice. Response ids are matched in NormalizeID
+// form; IDSet keeps the ids of the tools/call requests of one POST.
 package errormap

@@ -1,0 +1,492 @@
+package sidecar_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+)
+
+// upstream is a real loopback HTTP server that records what reached it.
+type upstream struct {
+	url  string
+	mu   sync.Mutex
+	reqs []seen
+}
+
+type seen struct {
+	method, path, host string
+	header             http.Header
+	body               string
+}
+
+func newUpstream(t *testing.T) *upstream {
+	t.Helper()
+	u := &upstream{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.reqs = append(u.reqs, seen{r.Method, r.URL.Path, r.Host, r.Header.Clone(), string(b)})
+		u.mu.Unlock()
+		if r.URL.Path == "/sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: 1\ndata: first\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(500 * time.Millisecond)
+			fmt.Fprint(w, "id: 2\ndata: second\n\n")
+			return
+		}
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	u.url = "http://" + ln.Addr().String()
+	return u
+}
+
+func (u *upstream) last(t *testing.T) seen {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reqs) == 0 {
+		t.Fatal("nothing reached the upstream")
+	}
+	return u.reqs[len(u.reqs)-1]
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
+
+type env struct {
+	base, admin, resource string
+	as1, as2              *jwkstest.Server
+	k1, k2                jwkstest.Key
+	up                    *upstream
+	logs                  *bytes.Buffer
+	cancel                context.CancelFunc
+	done                  chan error
+}
+
+// start runs the sidecar for real (Serve on loopback listeners) from a YAML
+// config; extra is appended to the YAML.
+func start(t *testing.T, extra string) *env {
+	t.Helper()
+	e := &env{logs: &bytes.Buffer{}}
+	e.k1 = jwkstest.NewKey(t, "shared", "ES256")
+	e.k2 = jwkstest.NewKey(t, "shared", "RS256")
+	e.as1 = jwkstest.NewServer(t, e.k1)
+	e.as2 = jwkstest.NewServer(t, e.k2)
+	e.up = newUpstream(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.base = "http://" + ln.Addr().String()
+	e.admin = "http://" + adminLn.Addr().String()
+	e.resource = e.base + "/mcp"
+	secretFile := filepath.Join(t.TempDir(), "tenant")
+	if err := os.WriteFile(secretFile, []byte("acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_API_KEY", "key-123")
+	yml := fmt.Sprintf(`
+listen: %s
+admin_listen: %s
+upstream: %s
+resource: %s
+resource_name: Test MCP
+scopes_supported: [mcp:read, mcp:write]
+challenge_scopes: [mcp:read]
+authorization_servers:
+  - issuer: %s
+    jwks_uri: %s
+  - issuer: %s
+    advertise_url: https://login.example.com
+    require_at_jwt_typ: true
+identity_headers:
+  claims:
+    X-MCP-Client-Id: client_id
+    X-MCP-Email: email
+secret_headers:
+  - header: X-Api-Key
+    env: TEST_API_KEY
+  - header: X-Tenant
+    file: %s
+shutdown_timeout: 5s
+max_body_bytes: 1024
+%s`, ln.Addr(), adminLn.Addr(), e.up.url, e.resource, e.as1.Issuer, e.as1.JWKSURL(), e.as2.Issuer, secretFile, extra)
+	cfg, err := sidecar.Parse([]byte(yml))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&lockedWriter{w: e.logs}), zap.DebugLevel)
+	app, err := sidecar.New(cfg, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.done = make(chan error, 1)
+	go func() { e.done <- app.Serve(ctx, ln, adminLn) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-e.done:
+		case <-time.After(10 * time.Second):
+			t.Error("sidecar did not stop")
+		}
+	})
+	return e
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (e *env) token(t *testing.T, which int, mod func(jwt.MapClaims), hdr map[string]any) string {
+	t.Helper()
+	now := time.Now()
+	c := jwt.MapClaims{"sub": "alice", "aud": e.resource, "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(),
+		"client_id": "client-1", "scope": "mcp:read", "email": "alice@example.com"}
+	k := e.k1
+	c["iss"] = e.as1.Issuer
+	if which == 2 {
+		k = e.k2
+		c["iss"] = e.as2.Issuer
+		c["sub"] = "bob"
+		if hdr == nil {
+			hdr = map[string]any{"typ": "at+jwt"}
+		}
+	}
+	if mod != nil {
+		mod(c)
+	}
+	return k.Sign(t, c, hdr)
+}
+
+func do(t *testing.T, method, url string, hdr http.Header, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestFrontDoorBehaviour(t *testing.T) {
+	e := start(t, "")
+	md := e.base + "/.well-known/oauth-protected-resource/mcp"
+	good := e.token(t, 1, nil, nil)
+	prm := fmt.Sprintf(`{"resource":"%s","authorization_servers":["%s","https://login.example.com"],"bearer_methods_supported":["header"],"scopes_supported":["mcp:read","mcp:write"],"resource_name":"Test MCP"}`, e.resource, e.as1.Issuer)
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	cases := []struct {
+		name       string
+		method     string
+		path       string
+		hdr        http.Header
+		body       string
+		status     int
+		challenge  string // exact WWW-Authenticate ("" = must be absent)
+		wantBody   string // exact body ("" = not checked)
+		reachesApp bool
+	}{
+		{"no token", "POST", "/mcp", nil, "{}", 401, `Bearer resource_metadata="` + md + `", scope="mcp:read"`, "Unauthorized", false},
+		{"basic auth is no bearer token", "POST", "/mcp", http.Header{"Authorization": {"Basic YTpi"}}, "{}", 401, `Bearer resource_metadata="` + md + `", scope="mcp:read"`, "Unauthorized", false},
+		{"garbage token", "POST", "/mcp", bearer("not-a-jwt"), "{}", 401, `Bearer resource_metadata="` + md + `", error="invalid_token", error_description="Invalid JWT format", scope="mcp:read"`, "Unauthorized", false},
+		{"expired", "POST", "/mcp", bearer(e.token(t, 1, func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, nil)), "{}", 401,
+			`Bearer resource_metadata="` + md + `", error="invalid_token", error_description="Token has expired", scope="mcp:read"`, "Unauthorized", false},
+		{"wrong audience", "POST", "/mcp", bearer(e.token(t, 1, func(c jwt.MapClaims) { c["aud"] = "https://other.example/mcp" }, nil)), "{}", 401,
+			`Bearer resource_metadata="` + md + `", error="invalid_token", error_description="Token audience does not match this resource", scope="mcp:read"`, "Unauthorized", false},
+		{"kid collision across issuers", "POST", "/mcp", bearer(e.k2.Sign(t, jwt.MapClaims{"iss": e.as1.Issuer, "sub": "x", "aud": e.resource, "exp": time.Now().Add(time.Hour).Unix()}, nil)), "{}", 401,
+			`Bearer resource_metadata="` + md + `", error="invalid_token", error_description="Token signature verification failed", scope="mcp:read"`, "Unauthorized", false},
+		{"issuer 2 without at+jwt", "POST", "/mcp", bearer(e.token(t, 2, nil, map[string]any{"typ": "JWT"})), "{}", 401,
+			`Bearer resource_metadata="` + md + `", error="invalid_token", error_description="Token type is not at+jwt", scope="mcp:read"`, "Unauthorized", false},
+		{"two authorization headers", "POST", "/mcp", http.Header{"Authorization": {"Bearer " + good, "Bearer " + good}}, "{}", 400,
+			`Bearer resource_metadata="` + md + `", error="invalid_request", error_description="Request carries more than one access token", scope="mcp:read"`, "Bad Request", false},
+		{"malformed header", "POST", "/mcp", http.Header{"Authorization": {"Bearer a b"}}, "{}", 400,
+			`Bearer resource_metadata="` + md + `", error="invalid_request", error_description="Malformed Authorization header", scope="mcp:read"`, "Bad Request", false},
+		{"token in query", "POST", "/mcp?access_token=" + good, nil, "{}", 400,
+			`Bearer resource_metadata="` + md + `", error="invalid_request", error_description="Access tokens are not accepted in the query string", scope="mcp:read"`, "Bad Request", false},
+		{"PRM at path, no token", "GET", "/.well-known/oauth-protected-resource/mcp", nil, "", 200, "", prm, false},
+		{"PRM at root, no token", "GET", "/.well-known/oauth-protected-resource", nil, "", 200, "", prm, false},
+		{"CORS preflight, no token", "OPTIONS", "/mcp", http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}}, "", 204, "", "", false},
+		{"OPTIONS that is not a preflight needs a token", "OPTIONS", "/mcp", nil, "", 401, `Bearer resource_metadata="` + md + `", scope="mcp:read"`, "Unauthorized", false},
+		{"body over the cap", "POST", "/mcp", bearer(good), strings.Repeat("x", 1025), 413, "", "Request Entity Too Large", false},
+		{"valid token issuer 1", "POST", "/mcp", bearer(good), `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 200, "", `{"jsonrpc":"2.0","id":1,"result":{}}`, true},
+		{"valid token issuer 2 (RS256, at+jwt)", "POST", "/mcp", bearer(e.token(t, 2, nil, nil)), `{}`, 200, "", "", true},
+		{"lower-case bearer, other path", "GET", "/other/path", http.Header{"Authorization": {"bearer " + good}}, "", 200, "", "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.up.count()
+			resp, body := do(t, tc.method, e.base+tc.path, tc.hdr, tc.body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %d, want %d (body %q)", resp.StatusCode, tc.status, body)
+			}
+			if got := strings.Join(resp.Header.Values("WWW-Authenticate"), " | "); got != tc.challenge {
+				t.Fatalf("WWW-Authenticate =\n  %q\nwant\n  %q", got, tc.challenge)
+			}
+			if tc.wantBody != "" && body != tc.wantBody {
+				t.Fatalf("body = %q, want %q", body, tc.wantBody)
+			}
+			if reached := e.up.count() > before; reached != tc.reachesApp {
+				t.Fatalf("reached upstream = %v, want %v", reached, tc.reachesApp)
+			}
+		})
+	}
+}
+
+func TestForwardedHeaders(t *testing.T) {
+	e := start(t, "")
+	tok := e.token(t, 1, nil, nil)
+	hdr := http.Header{
+		"Authorization":   {"Bearer " + tok},
+		"X-Mcp-Subject":   {"mallory"},
+		"X_mcp_subject":   {"mallory"},
+		"X-MCP-EMAIL":     {"mallory@evil.example"},
+		"X-Api-Key":       {"stolen"},
+		"X_Tenant":        {"evil"},
+		"X-Mcp-Client-Id": {"forged"},
+		"Mcp-Session-Id":  {"sess-1"},
+		"X-Other":         {"kept"},
+	}
+	resp, _ := do(t, "POST", e.base+"/mcp", hdr, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := e.up.last(t)
+	want := map[string][]string{
+		"X-Mcp-Subject":   {"alice"},
+		"X-Mcp-Email":     {"alice@example.com"},
+		"X-Mcp-Client-Id": {"client-1"},
+		"X-Api-Key":       {"key-123"},
+		"X-Tenant":        {"acme"},
+		"Mcp-Session-Id":  {"sess-1"},
+		"X-Other":         {"kept"},
+	}
+	for k, v := range want {
+		if strings.Join(got.header[k], ",") != strings.Join(v, ",") {
+			t.Errorf("upstream %s = %q, want %q", k, got.header[k], v)
+		}
+	}
+	for k := range got.header {
+		if strings.EqualFold(k, "Authorization") || strings.Contains(k, "_") {
+			t.Errorf("upstream received %s: %q", k, got.header[k])
+		}
+	}
+	for k, v := range got.header {
+		for _, x := range v {
+			if strings.Contains(x, tok) || strings.Contains(x, "mallory") || x == "stolen" || x == "evil" || x == "forged" {
+				t.Errorf("upstream header %s carries a client value %q", k, x)
+			}
+		}
+	}
+	if got.host != strings.TrimPrefix(e.base, "http://") {
+		t.Errorf("upstream Host = %q, want the client's %q", got.host, strings.TrimPrefix(e.base, "http://"))
+	}
+	if got.body != `{"jsonrpc":"2.0","id":1,"method":"tools/list"}` {
+		t.Errorf("body = %q", got.body)
+	}
+}
+
+func TestSSEIsNotBuffered(t *testing.T) {
+	e := start(t, "")
+	req, _ := http.NewRequest("GET", e.base+"/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token(t, 1, nil, nil))
+	begin := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "id: 1\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if d := time.Since(begin); d > 400*time.Millisecond {
+		t.Fatalf("first event took %v: the stream is buffered", d)
+	}
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "data: first\n\nid: 2\ndata: second\n\n" {
+		t.Fatalf("rest = %q", rest)
+	}
+}
+
+func TestAdminReadyzMetricsAndLogs(t *testing.T) {
+	e := start(t, "")
+	tok := e.token(t, 1, nil, nil)
+	// issuer 2 has no jwks_uri: discovery. Both become ready.
+	deadline := time.Now().Add(5 * time.Second)
+	var body string
+	var resp *http.Response
+	for time.Now().Before(deadline) {
+		resp, body = do(t, "GET", e.admin+"/readyz", nil, "")
+		if resp.StatusCode == 200 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp.StatusCode != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Fatalf("readyz = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "GET", e.admin+"/healthz", nil, ""); resp.StatusCode != 200 || body != "ok\n" {
+		t.Fatalf("healthz = %d %q", resp.StatusCode, body)
+	}
+	do(t, "POST", e.base+"/mcp", http.Header{"Authorization": {"Bearer " + tok}}, "{}")
+	do(t, "POST", e.base+"/mcp", http.Header{"Authorization": {"Bearer " + tok}}, "{}")
+	bad := e.token(t, 1, func(c jwt.MapClaims) { c["aud"] = "x" }, nil)
+	do(t, "POST", e.base+"/mcp", http.Header{"Authorization": {"Bearer " + bad}}, "{}")
+	_, metrics := do(t, "GET", e.admin+"/metrics", nil, "")
+	for _, want := range []string{
+		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="valid"} 1`, e.as1.Issuer),
+		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="cache_hit"} 1`, e.as1.Issuer),
+		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="audience"} 1`, e.as1.Issuer),
+		fmt.Sprintf(`mcp_auth_jwks_fetches_total{issuer="%s",result="ok"}`, e.as1.Issuer),
+		`mcp_auth_upstream_duration_seconds_count{code="200"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	e.cancel()
+	<-e.done
+	e.done <- nil // for cleanup
+	logs := e.logs.String()
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	for _, secret := range []string{tok, sig, bad[strings.LastIndexByte(bad, '.')+1:], "key-123"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("logs contain a token or secret")
+		}
+	}
+	if !strings.Contains(logs, `"subject":"alice"`) || !strings.Contains(logs, `"issuer":"`+e.as1.Issuer+`"`) || !strings.Contains(logs, `"auth_failure":"audience"`) {
+		t.Fatalf("logs lack subject/issuer/failure reason:\n%s", logs)
+	}
+}
+
+func TestReadyzWhileAuthorizationServerIsDown(t *testing.T) {
+	k := jwkstest.NewKey(t, "k", "ES256")
+	as := jwkstest.NewServer(t, k)
+	as.SetFailing(true)
+	up := newUpstream(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	cfg, err := sidecar.Parse([]byte(fmt.Sprintf("listen: %s\nadmin_listen: %s\nupstream: %s\nresource: http://%s/mcp\nauthorization_servers:\n  - issuer: %s\n    jwks_uri: %s\n",
+		ln.Addr(), adminLn.Addr(), up.url, ln.Addr(), as.Issuer, as.JWKSURL())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := sidecar.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, ln, adminLn) }()
+	defer func() { cancel(); <-done }()
+	admin := "http://" + adminLn.Addr().String()
+	resp, body := do(t, "GET", admin+"/readyz", nil, "")
+	if resp.StatusCode != 503 || !strings.Contains(body, `"ready":false`) {
+		t.Fatalf("readyz while AS down = %d %s", resp.StatusCode, body)
+	}
+	// A request meanwhile gets 503 + Retry-After, not a 401 blaming the token.
+	tok := k.Sign(t, jwt.MapClaims{"iss": as.Issuer, "sub": "a", "aud": "http://" + ln.Addr().String() + "/mcp", "exp": time.Now().Add(time.Hour).Unix()}, nil)
+	resp, _ = do(t, "POST", "http://"+ln.Addr().String()+"/mcp", http.Header{"Authorization": {"Bearer " + tok}}, "{}")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("request while keys unavailable = %d %v", resp.StatusCode, resp.Header)
+	}
+	as.SetFailing(false)
+	deadline := time.Now().Add(5 * time.Second) // background retry backs off from 1s
+	for time.Now().Before(deadline) {
+		if resp, _ = do(t, "GET", admin+"/readyz", nil, ""); resp.StatusCode == 200 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("never became ready after the AS recovered")
+}
+
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	e := start(t, "")
+	tok := e.token(t, 1, nil, nil)
+	type result struct {
+		status int
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", e.base+"/slow", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{status: resp.StatusCode}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.up.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.cancel() // what SIGTERM does
+	r := <-res
+	if r.err != nil || r.status != 200 {
+		t.Fatalf("in-flight request during shutdown: %d %v", r.status, r.err)
+	}
+	if err := <-e.done; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+	e.done <- nil
+	if _, err := http.Get(e.base + "/mcp"); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Installs the Node-based test tools used by mcp-frontdoor's integration tests:
+#
+#   1. Node 22 from the npm registry (the "node" package) into .tools/node;
+#      the binary is .tools/node/node_modules/node/bin/node. The system node
+#      is never used to run the tools.
+#   2. The pinned npm tools from tools/npm/package-lock.json (oidc-provider,
+#      @modelcontextprotocol/conformance, @modelcontextprotocol/inspector)
+#      into tools/npm/node_modules via `npm ci`, run with Node 22 first on
+#      PATH.
+#
+# Idempotent and callable from any directory; steps already done are skipped,
+# so a second run only checks versions. Needs a system `npm` (any version that
+# runs on Node 22) and access to the npm registry.
+#
+# Environment:
+#   MCPFD_NODE_SPEC  npm spec for the Node runtime (default node@22)
+#   MCPFD_FORCE=1    reinstall everything
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE_SPEC="${MCPFD_NODE_SPEC:-node@22}"
+NODE_PREFIX="$ROOT/.tools/node"
+NODE_BIN_DIR="$NODE_PREFIX/node_modules/node/bin"
+NODE="$NODE_BIN_DIR/node"
+NPM_DIR="$ROOT/tools/npm"
+STAMP="$NPM_DIR/node_modules/.mcpfd-install-stamp"
+MIN_NODE_MAJOR=22
+MIN_NODE_MINOR=19 # @modelcontextprotocol/inspector 2.x needs >= 22.19
+NPM_FLAGS=(--no-audit --no-fund --loglevel=error)
+
+log() { printf 'install-test-tools: %s\n' "$*"; }
+die() { printf 'install-test-tools: error: %s\n' "$*" >&2; exit 1; }
+
+command -v npm >/dev/null 2>&1 || die "npm not found on PATH (needed to fetch Node 22)"
+[[ -f "$NPM_DIR/package.json" && -f "$NPM_DIR/package-lock.json" ]] ||
+  die "missing $NPM_DIR/package.json or package-lock.json"
+
+# node_ok reports whether $NODE exists and is a Node >= 22.19 binary.
+node_ok() {
+  [[ -x "$NODE" ]] || return 1
+  local v
+  v="$("$NODE" --version 2>/dev/null)" || return 1
+  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || return 1
+  local major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
+  [[ "$major" -eq "$MIN_NODE_MAJOR" && "$minor" -ge "$MIN_NODE_MINOR" ]]
+}
+
+start=$SECONDS
+
+# --- 1. Node 22 -------------------------------------------------------------
+if [[ "${MCPFD_FORCE:-}" != 1 ]] && node_ok; then
+  log "node $("$NODE" --version) already at ${NODE#"$ROOT"/} (skipped)"
+else
+  log "installing $NODE_SPEC into ${NODE_PREFIX#"$ROOT"/} ..."
+  mkdir -p "$NODE_PREFIX"
+  # The "node" package downloads the platform binary in its preinstall script.
+  npm install --prefix "$NODE_PREFIX" "${NPM_FLAGS[@]}" "$NODE_SPEC"
+  node_ok || die "$NODE is missing or not Node >= $MIN_NODE_MAJOR.$MIN_NODE_MINOR after installing $NODE_SPEC (got: $("$NODE" --version 2>&1 || true))"
+  log "installed node $("$NODE" --version)"
+fi
+
+# From here on, Node 22 comes first on PATH so that npm, npm's lifecycle
+# scripts and `#!/usr/bin/env node` tools all run on it.
+export PATH="$NODE_BIN_DIR:$PATH"
+[[ "$(node --version)" == "$("$NODE" --version)" ]] || die "PATH does not resolve node to $NODE"
+
+# --- 2. pinned npm tools ----------------------------------------------------
+want_stamp="$(
+  {
+    "$NODE" --version
+    cat "$NPM_DIR/package.json" "$NPM_DIR/package-lock.json"
+  } | sha256sum | cut -d' ' -f1
+)"
+have_stamp="$(cat "$STAMP" 2>/dev/null || true)"
+if [[ "${MCPFD_FORCE:-}" != 1 && "$have_stamp" == "$want_stamp" ]]; then
+  log "npm tools in ${NPM_DIR#"$ROOT"/}/node_modules match package-lock.json (skipped)"
+else
+  log "running npm ci in ${NPM_DIR#"$ROOT"/} with node $(node --version), npm $(npm --version 2>/dev/null) ..."
+  (cd "$NPM_DIR" && npm ci "${NPM_FLAGS[@]}")
+  printf '%s\n' "$want_stamp" >"$STAMP"
+fi
+
+# --- 3. verify and report ---------------------------------------------------
+# Installed versions must equal the exact pins in package.json.
+report="$(
+  cd "$NPM_DIR" && "$NODE" --input-type=module -e '
+    import { readFileSync } from "node:fs";
+    const pkg = JSON.parse(readFileSync("package.json", "utf8"));
+    let bad = 0;
+    for (const [name, want] of Object.entries(pkg.dependencies)) {
+      let got = "MISSING";
+      try { got = JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8")).version; } catch {}
+      const ok = got === want;
+      if (!ok) bad++;
+      console.log(`  ${name}@${got}${ok ? "" : ` (want ${want})`}`);
+    }
+    process.exitCode = bad ? 1 : 0;
+  '
+)" || {
+  printf '%s\n' "$report"
+  rm -f "$STAMP"
+  die "installed npm tools do not match the pins; rerun with MCPFD_FORCE=1"
+}
+
+log "ready in $((SECONDS - start))s:"
+printf '  node %s (%s)\n' "$("$NODE" --version)" "${NODE#"$ROOT"/}"
+printf '%s\n' "$report"
+printf '  binaries: %s\n' "$(cd "$NPM_DIR/node_modules/.bin" && ls conformance mcp-inspector 2>/dev/null | tr '\n' ' ')"
