@@ -3,14 +3,18 @@ package mcpproxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +39,59 @@ type Config struct {
 	// PreserveHost keeps the client's Host header (default true); false
 	// sends the upstream's host instead.
 	PreserveHost *bool `yaml:"preserve_host" json:"preserve_host,omitempty"`
+	// AllowedOrigins are browser origins allowed besides the resource's own
+	// (and loopback origins when the resource is on loopback).
+	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
+	// RequiredScopes is the per-method / per-tool scope policy.
+	RequiredScopes RequiredScopes `yaml:"required_scopes" json:"required_scopes,omitempty"`
+	// SessionKey keys the HMAC that binds session ids to callers (env or
+	// file; at least 16 bytes). Unset: a random key per process, so a
+	// session only works on the replica that created it.
+	SessionKey *SecretSource `yaml:"session_key" json:"session_key,omitempty"`
+	// StripErrorStructuredContent deletes structuredContent from tools/call
+	// results with isError: true (default true).
+	StripErrorStructuredContent *bool `yaml:"strip_error_structured_content" json:"strip_error_structured_content,omitempty"`
+}
+
+// SecretSource is a secret read from an environment variable or a file.
+type SecretSource struct {
+	Env  string `yaml:"env" json:"env,omitempty"`
+	File string `yaml:"file" json:"file,omitempty"`
+	// Value is a literal (Caddy resolves {env.*} itself). Never logged.
+	Value string `yaml:"-" json:"value,omitempty"`
+}
+
+// Resolve reads the secret (trailing newline of a file dropped).
+func (s SecretSource) Resolve(field string, getenv func(string) string, readFile func(string) ([]byte, error)) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	n := 0
+	for _, v := range []string{s.Env, s.File, s.Value} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return "", &rs.FieldError{Field: field, Msg: "set exactly one of env or file"}
+	case s.Env != "":
+		v := getenv(s.Env)
+		if v == "" {
+			return "", &rs.FieldError{Field: field + ".env", Msg: fmt.Sprintf("environment variable %s is empty or unset", s.Env)}
+		}
+		return v, nil
+	case s.File != "":
+		b, err := readFile(s.File)
+		if err != nil {
+			return "", &rs.FieldError{Field: field + ".file", Msg: fmt.Sprintf("cannot read %s: %v", s.File, errors.Unwrap(err))}
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return s.Value, nil
 }
 
 // Normalize validates c and fills defaults; errors name the config key.
@@ -58,6 +115,13 @@ func (c *Config) Normalize() error {
 		t := true
 		c.PreserveHost = &t
 	}
+	if c.StripErrorStructuredContent == nil {
+		t := true
+		c.StripErrorStructuredContent = &t
+	}
+	if err := c.RequiredScopes.normalize(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -69,27 +133,47 @@ type Options struct {
 	// Transport reaches the upstream (default: a tuned clone of
 	// http.DefaultTransport).
 	Transport http.RoundTripper
+	// Getenv and ReadFile resolve the session key (os functions when nil).
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
 }
 
-// Handler is the sidecar's front door: it serves the Protected Resource
-// Metadata, answers CORS preflights, demands a valid bearer token on every
-// other request, and forwards the request to the MCP server with the
-// caller's identity headers and without the client's Authorization.
-type Handler struct {
+// Guard is the MCP-aware part of the front door that does not depend on
+// how the request is proxied, so the sidecar and the Caddy module share it:
+// Origin/Host checks, CORS, bearer-token challenge, body buffering and
+// inspection, header/body consistency, the scope policy and session
+// unbinding on the way in; the ResponseWriter on the way out.
+type Guard struct {
 	validator  *rs.Validator
 	challenger rs.Challenger
 	prm        map[string]http.Handler
 	inject     *Injector
-	proxy      *httputil.ReverseProxy
+	origins    *OriginPolicy
+	scopes     RequiredScopes
+	binder     *SessionBinder
+	rewrite    bool
 	maxBody    int64
 	log        *zap.Logger
-	upstreamD  *prometheus.HistogramVec
+}
+
+// Handler is the sidecar's front door: a Guard around a reverse proxy
+// that flushes SSE events as they come.
+type Handler struct {
+	*Guard
+	proxy     *httputil.ReverseProxy
+	upstreamD *prometheus.HistogramVec
 }
 
 type ctxKey struct{}
 
-// New builds the handler from normalized configs and a validator.
-func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Handler, error) {
+// reqState travels in the request context from the Guard to the proxy.
+type reqState struct {
+	id  *rs.Identity
+	req *Request
+}
+
+// NewGuard builds the shared request guard from normalized configs.
+func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Guard, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -101,17 +185,56 @@ func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	h := &Handler{
+	origins, err := NewOriginPolicy(rc.Resource, pc.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{
 		validator:  v,
 		challenger: rs.Challenger{MetadataURL: mdURL, Scopes: rc.ChallengeScopes},
 		prm:        map[string]http.Handler{},
 		inject:     inj,
+		origins:    origins,
+		scopes:     pc.RequiredScopes,
+		rewrite:    pc.StripErrorStructuredContent == nil || *pc.StripErrorStructuredContent,
 		maxBody:    pc.MaxBodyBytes,
 		log:        o.Logger,
 	}
-	for _, p := range rs.MetadataPaths(rc.Resource) {
-		h.prm[p] = mh
+	if g.maxBody <= 0 {
+		g.maxBody = DefaultMaxBodyBytes
 	}
+	for _, p := range rs.MetadataPaths(rc.Resource) {
+		g.prm[p] = mh
+	}
+	var key []byte
+	if pc.SessionKey != nil {
+		k, err := pc.SessionKey.Resolve("session_key", o.Getenv, o.ReadFile)
+		if err != nil {
+			return nil, err
+		}
+		key = []byte(k)
+		if len(key) < 16 {
+			return nil, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"}
+		}
+	} else {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+	}
+	if g.binder, err = NewSessionBinder(key); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// New builds the sidecar handler from normalized configs and a validator.
+func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Handler, error) {
+	g, err := NewGuard(rc, pc, v, inj, o)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{Guard: g}
 	h.upstreamD, err = rs.Register(o.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "mcp_auth", Name: "upstream_duration_seconds",
 		Help:    "Time from forwarding a request to the MCP server until its response headers, by status code.",
@@ -139,8 +262,12 @@ func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (
 				pr.Out.Host = pr.In.Host
 			}
 			pr.SetXForwarded()
-			id, _ := pr.In.Context().Value(ctxKey{}).(*rs.Identity)
-			h.inject.Apply(pr.Out.Header, id)
+			st, _ := pr.In.Context().Value(ctxKey{}).(*reqState)
+			if st != nil {
+				h.inject.Apply(pr.Out.Header, st.id)
+			} else {
+				h.inject.Apply(pr.Out.Header, nil)
+			}
 		},
 		Transport:     timedTransport{next: tr, hist: h.upstreamD},
 		FlushInterval: -1,
@@ -167,40 +294,193 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// upstreamError answers a transport failure: an agent-safe MCP answer for
+// a JSON-RPC request, else 502 (504 on timeout). The cause is logged only.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.Canceled) || r.Context().Err() != nil {
+	if r.Context().Err() != nil {
 		return // the client went away; nobody to answer
 	}
 	h.log.Warn("upstream request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	f := errormap.FromTransport(err)
+	if f.IsZero() {
+		return
+	}
+	st, _ := r.Context().Value(ctxKey{}).(*reqState)
+	if st != nil {
+		if msg, ok := st.req.Single(); ok {
+			if rw, ok := w.(*ResponseWriter); ok {
+				rw.mode = modeMapped
+				rw.wrote = true
+				WriteFailure(rw.w, msg, f)
+				return
+			}
+			WriteFailure(w, msg, f)
+			return
+		}
+	}
 	status := http.StatusBadGateway
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if f.Kind == errormap.KindNetworkTimeout {
 		status = http.StatusGatewayTimeout
 	}
+	plain(w, status)
+}
+
+func plain(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, http.StatusText(status))
 }
 
-// corsHeaders are Arcade's CORS answers for browser MCP clients.
-func corsHeaders(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
+// jsonrpcError writes an HTTP error status with a JSON-RPC error body
+// without id (as MCP servers do for transport-level refusals).
+func jsonrpcError(w http.ResponseWriter, status, code int, msg string) {
+	type errObj struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   errObj          `json:"error"`
+	}{"2.0", json.RawMessage("null"), errObj{code, msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// corsHeaders are the CORS answers for browser MCP clients (Arcade's,
+// with the allowed Origin echoed when there is one).
+func corsHeaders(h http.Header, origin string) {
+	if origin != "" {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	} else {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version")
+}
+
+func preflightHeaders(h http.Header, origin string) {
+	corsHeaders(h, origin)
 	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Mcp-Session-Id, Accept, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name")
-	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version")
+	h.Set("Access-Control-Max-Age", "86400")
+}
+
+// Admit runs every check of the way in. It returns the state to proxy
+// with, or false when it has already answered the request (PRM, preflight,
+// challenge, refusal). r's body is replaced by its buffered copy and the
+// Mcp-Session-Id header by the upstream's id.
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*reqState, string, bool) {
+	if mh, ok := g.prm[r.URL.Path]; ok {
+		mh.ServeHTTP(w, r)
+		return nil, "", false
+	}
+	origins := r.Header.Values("Origin")
+	if !g.origins.AllowOrigin(origins) || !g.origins.AllowHost(r.Host) {
+		jsonrpcError(w, http.StatusForbidden, -32000, "Forbidden: Origin or Host not allowed")
+		return nil, "origin", false
+	}
+	origin := ""
+	if len(origins) == 1 {
+		origin = origins[0]
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		preflightHeaders(w.Header(), origin)
+		w.WriteHeader(http.StatusNoContent)
+		return nil, "", false
+	}
+	corsHeaders(w.Header(), origin)
+	tok, perr := rs.ExtractBearer(r.Header, r.URL.Query())
+	if perr != nil {
+		g.challenger.Write(w, perr)
+		return nil, perr.Reason, false
+	}
+	id, err := g.validator.Validate(r.Context(), tok)
+	if err != nil {
+		g.challenger.Write(w, err)
+		var e *rs.Error
+		if errors.As(err, &e) {
+			return nil, e.Reason, false
+		}
+		return nil, "invalid", false
+	}
+	st := &reqState{id: id}
+	body, err := g.bufferBody(w, r)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			plain(w, http.StatusRequestEntityTooLarge)
+			return nil, "", false
+		}
+		plain(w, http.StatusBadRequest)
+		return nil, "", false
+	}
+	if r.Method == http.MethodPost {
+		req, err := Inspect(body)
+		if err != nil {
+			if !g.scopes.Empty() {
+				jsonrpcError(w, http.StatusBadRequest, -32700, "Parse error")
+				return nil, "", false
+			}
+			req = nil // not JSON-RPC: let the MCP server answer it
+		}
+		st.req = req
+		if msg := CheckMirroredHeaders(r.Header, req); msg != "" {
+			jsonrpcError(w, http.StatusBadRequest, -32020, msg)
+			return nil, "", false
+		}
+		if missing := Missing(g.scopes.Needed(req), id); missing != nil {
+			g.challenger.Write(w, rs.InsufficientScope(missing))
+			return nil, "insufficient_scope", false
+		}
+		if req != nil && len(req.ToolCallIDs) > 0 && g.rewrite {
+			// Rewriting needs plain bytes: the transport then asks for
+			// gzip itself and decodes it.
+			r.Header.Del("Accept-Encoding")
+		}
+	} else if h := r.Header["Mcp-Method"]; len(h) > 0 {
+		jsonrpcError(w, http.StatusBadRequest, -32020, "Mcp-Method header requires a JSON-RPC body")
+		return nil, "", false
+	}
+	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
+		if len(sids) > 1 {
+			jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: more than one Mcp-Session-Id")
+			return nil, "", false
+		}
+		upstreamID, ok := g.binder.Unwrap(id.Issuer, id.Subject, sids[0])
+		if !ok {
+			// As for an unknown session: the client starts a new one.
+			jsonrpcError(w, http.StatusNotFound, -32001, "Session not found")
+			return nil, "session", false
+		}
+		r.Header.Set("Mcp-Session-Id", upstreamID)
+	}
+	return st, "", true
+}
+
+// Writer wraps w for the way out of an admitted request.
+func (g *Guard) Writer(w http.ResponseWriter, st *reqState) *ResponseWriter {
+	return NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	id, reason := h.serve(sw, r)
+	st, reason, ok := h.Admit(sw, r)
+	if ok {
+		rw := h.Writer(sw, st)
+		h.proxy.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+		rw.Finish()
+	}
 	if ce := h.log.Check(zap.InfoLevel, "request"); ce != nil {
 		fields := []zap.Field{
 			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", sw.statusCode()),
 			zap.Duration("duration", time.Since(start)),
 		}
-		if id != nil {
-			fields = append(fields, zap.String("issuer", id.Issuer), zap.String("subject", id.Subject))
+		if st != nil && st.id != nil {
+			fields = append(fields, zap.String("issuer", st.id.Issuer), zap.String("subject", st.id.Subject))
 		}
 		if reason != "" {
 			fields = append(fields, zap.String("auth_failure", reason))
@@ -209,73 +489,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*rs.Identity, string) {
-	if mh, ok := h.prm[r.URL.Path]; ok {
-		mh.ServeHTTP(w, r)
-		return nil, ""
-	}
-	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		corsHeaders(w.Header())
-		w.Header().Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return nil, ""
-	}
-	tok, perr := rs.ExtractBearer(r.Header, r.URL.Query())
-	if perr != nil {
-		corsHeaders(w.Header())
-		h.challenger.Write(w, perr)
-		return nil, perr.Reason
-	}
-	id, err := h.validator.Validate(r.Context(), tok)
-	if err != nil {
-		corsHeaders(w.Header())
-		h.challenger.Write(w, err)
-		var e *rs.Error
-		if errors.As(err, &e) {
-			return nil, e.Reason
-		}
-		return nil, "invalid"
-	}
-	if err := h.bufferBody(r); err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, errTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, http.StatusText(status))
-		return id, ""
-	}
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
-	return id, ""
-}
-
 var errTooLarge = errors.New("request body too large")
+
+// bodyReadTimeout bounds how long a client may take to send its body.
+const bodyReadTimeout = 30 * time.Second
 
 // bufferBody reads the whole request body (at most maxBody bytes) before
 // forwarding: a streamed body can hang server→client requests behind Go's
 // reverse proxy (spec.md §3.4).
-func (h *Handler) bufferBody(r *http.Request) error {
+func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return nil
+		return nil, nil
 	}
-	if r.ContentLength > h.maxBody {
-		return errTooLarge
+	if r.ContentLength > g.maxBody {
+		return nil, errTooLarge
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	b, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	_ = rc.SetReadDeadline(time.Time{})
 	_ = r.Body.Close()
 	if err != nil {
-		return fmt.Errorf("read body: %w", err)
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	if int64(len(b)) > h.maxBody {
-		return errTooLarge
+	if int64(len(b)) > g.maxBody {
+		return nil, errTooLarge
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	r.ContentLength = int64(len(b))
 	r.Header.Del("Transfer-Encoding")
 	r.TransferEncoding = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	return nil
+	return b, nil
 }
 
 // statusWriter records the status for the access log and keeps

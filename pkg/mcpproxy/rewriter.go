@@ -1,0 +1,268 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+)
+
+// maxRewriteBytes bounds a JSON response buffered for rewriting; a larger
+// one passes through untouched.
+const maxRewriteBytes = 16 << 20
+
+type rwMode int
+
+const (
+	modePass   rwMode = iota // bytes go straight through
+	modeJSON                 // buffer, rewrite, fix Content-Length
+	modeSSE                  // parse events, rewrite data, flush per event
+	modeMapped               // the upstream's answer was replaced; swallow it
+)
+
+// ResponseWriter sits between the proxy and the client. It wraps the
+// upstream's Mcp-Session-Id for the caller, deletes structuredContent from
+// tools/call error results (JSON and SSE, event by event), and replaces an
+// upstream failure answer (401/403/429/5xx) to a JSON-RPC request with an
+// agent-safe MCP answer. Everything else passes byte for byte. It keeps
+// http.ResponseController working through Unwrap.
+type ResponseWriter struct {
+	w       http.ResponseWriter
+	req     *Request
+	id      *rs.Identity
+	binder  *SessionBinder
+	rewrite bool
+	now     func() time.Time
+
+	wrote  bool
+	status int
+	mode   rwMode
+	buf    bytes.Buffer
+}
+
+// NewResponseWriter wraps w for one request. req may be nil (not a
+// JSON-RPC POST); binder may be nil (no session binding); rewrite turns
+// the structuredContent rule on.
+func NewResponseWriter(w http.ResponseWriter, req *Request, id *rs.Identity, binder *SessionBinder, rewrite bool) *ResponseWriter {
+	return &ResponseWriter{w: w, req: req, id: id, binder: binder, rewrite: rewrite, now: time.Now}
+}
+
+// Header returns the header map that will be sent.
+func (rw *ResponseWriter) Header() http.Header { return rw.w.Header() }
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (rw *ResponseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+// Wrote reports whether a status has been written (or swallowed).
+func (rw *ResponseWriter) Wrote() bool { return rw.wrote }
+
+// WriteHeader decides how the response is handled.
+func (rw *ResponseWriter) WriteHeader(code int) {
+	if rw.wrote {
+		return
+	}
+	rw.wrote = true
+	rw.status = code
+	h := rw.w.Header()
+	if rw.binder != nil && rw.id != nil {
+		if sid := h.Get("Mcp-Session-Id"); sid != "" {
+			h.Set("Mcp-Session-Id", rw.binder.Wrap(rw.id.Issuer, rw.id.Subject, sid))
+		}
+	}
+	if msg, ok := rw.req.Single(); ok && mapsStatus(code) {
+		f := errormap.FromStatus(code, h, rw.now())
+		rw.mode = modeMapped
+		WriteFailure(rw.w, msg, f)
+		return
+	}
+	if code == http.StatusOK && rw.rewrite && rw.req != nil && len(rw.req.ToolCallIDs) > 0 && h.Get("Content-Encoding") == "" {
+		mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+		switch mt {
+		case "application/json":
+			rw.mode = modeJSON
+			return // header written in Finish
+		case "text/event-stream":
+			rw.mode = modeSSE
+			h.Del("Content-Length")
+		}
+	}
+	rw.w.WriteHeader(code)
+}
+
+// mapsStatus: statuses of an MCP server that mean "the tool could not
+// run" rather than protocol answers the client must see (202, 400, 404,
+// 405 pass through).
+func mapsStatus(code int) bool {
+	return code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusTooManyRequests || code >= 500
+}
+
+func (rw *ResponseWriter) Write(b []byte) (int, error) {
+	if !rw.wrote {
+		rw.WriteHeader(http.StatusOK)
+	}
+	switch rw.mode {
+	case modeMapped:
+		return len(b), nil
+	case modeJSON:
+		if rw.buf.Len()+len(b) > maxRewriteBytes {
+			// Too large to rewrite: send what we have and pass through.
+			rw.mode = modePass
+			rw.w.WriteHeader(rw.status)
+			if _, err := rw.w.Write(rw.buf.Bytes()); err != nil {
+				return 0, err
+			}
+			rw.buf.Reset()
+			return rw.w.Write(b)
+		}
+		rw.buf.Write(b)
+		return len(b), nil
+	case modeSSE:
+		rw.buf.Write(b)
+		if err := rw.drainEvents(false); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return rw.w.Write(b)
+}
+
+// Flush sends buffered bytes on (SSE events are flushed as they complete;
+// a JSON body being rewritten is held until Finish).
+func (rw *ResponseWriter) Flush() {
+	if rw.mode == modeJSON || rw.mode == modeMapped {
+		return
+	}
+	if !rw.wrote {
+		rw.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(rw.w).Flush()
+}
+
+// Finish completes a buffered JSON rewrite or a trailing partial SSE
+// event. Call it once the proxy has returned.
+func (rw *ResponseWriter) Finish() {
+	switch rw.mode {
+	case modeJSON:
+		body := rw.buf.Bytes()
+		if out, changed := errormap.RewriteResponse(body, rw.req.ToolCallIDs.Has); changed {
+			body = out
+		}
+		rw.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		rw.w.WriteHeader(rw.status)
+		_, _ = rw.w.Write(body)
+		rw.mode = modePass
+	case modeSSE:
+		_ = rw.drainEvents(true)
+	}
+}
+
+// drainEvents writes every complete SSE event in buf (all of it at EOF),
+// rewriting its data when it is a tools/call error result, and flushes
+// after each event.
+func (rw *ResponseWriter) drainEvents(eof bool) error {
+	for {
+		b := rw.buf.Bytes()
+		end := eventEnd(b)
+		if end < 0 {
+			if eof && len(b) > 0 {
+				end = len(b)
+			} else {
+				return nil
+			}
+		}
+		ev := rewriteEvent(b[:end], rw.req.ToolCallIDs.Has)
+		if _, err := rw.w.Write(ev); err != nil {
+			return err
+		}
+		rw.buf.Next(end)
+		_ = http.NewResponseController(rw.w).Flush()
+	}
+}
+
+// eventEnd returns the index just past the blank line that ends the first
+// event in b, or -1.
+func eventEnd(b []byte) int {
+	lineStart := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		line := b[lineStart:i]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return i + 1
+		}
+		lineStart = i + 1
+	}
+	return -1
+}
+
+// rewriteEvent applies the structuredContent rule to an event's data; an
+// event it does not change is returned byte for byte.
+func rewriteEvent(ev []byte, ids func(json.RawMessage) bool) []byte {
+	var data [][]byte
+	lines := bytes.SplitAfter(ev, []byte("\n"))
+	for _, l := range lines {
+		t := bytes.TrimRight(l, "\r\n")
+		if v, ok := bytes.CutPrefix(t, []byte("data:")); ok {
+			data = append(data, bytes.TrimPrefix(v, []byte(" ")))
+		}
+	}
+	if len(data) == 0 {
+		return ev
+	}
+	joined := bytes.Join(data, []byte("\n"))
+	out, changed := errormap.RewriteResponse(joined, ids)
+	if !changed {
+		return ev
+	}
+	var res bytes.Buffer
+	done := false
+	for _, l := range lines {
+		t := bytes.TrimRight(l, "\r\n")
+		if bytes.HasPrefix(t, []byte("data:")) {
+			if !done {
+				res.WriteString("data: ")
+				res.Write(out)
+				res.Write(l[len(t):]) // the line's own terminator
+				done = true
+			}
+			continue
+		}
+		res.Write(l)
+	}
+	return res.Bytes()
+}
+
+// WriteFailure answers a JSON-RPC request with an agent-safe MCP answer
+// instead of a bare HTTP error: a tools/call gets a result with isError
+// true and _meta.arcade; any other request a JSON-RPC error with the same
+// data. The upstream's own headers (which may carry internal detail) are
+// dropped.
+func WriteFailure(w http.ResponseWriter, msg Message, f errormap.Failure) {
+	var body []byte
+	if msg.Method == "tools/call" {
+		body = errormap.JSONRPCResult(msg.ID, errormap.ToolErrorResult(f))
+	} else {
+		body = errormap.JSONRPCError(msg.ID, f)
+	}
+	h := w.Header()
+	for k := range h {
+		if !keepOnFailure[k] {
+			delete(h, k)
+		}
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+var keepOnFailure = map[string]bool{
+	"Access-Control-Allow-Origin": true, "Access-Control-Expose-Headers": true, "Vary": true, "Mcp-Session-Id": true,
+}
