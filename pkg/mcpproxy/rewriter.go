@@ -226,9 +226,13 @@ func rewriteEvent(ev []byte, ids func(json.RawMessage) bool) []byte {
 		t := bytes.TrimRight(l, "\r\n")
 		if bytes.HasPrefix(t, []byte("data:")) {
 			if !done {
-				res.WriteString("data: ")
-				res.Write(out)
-				res.Write(l[len(t):]) // the line's own terminator
+				// One data line per line of the (whitespace-preserving)
+				// rewrite, so a newline inside the JSON stays legal SSE.
+				for _, seg := range bytes.Split(out, []byte("\n")) {
+					res.WriteString("data: ")
+					res.Write(seg)
+					res.Write(l[len(t):]) // the line's own terminator
+				}
 				done = true
 			}
 			continue
