@@ -106,6 +106,16 @@ func (c *Config) Normalize() error {
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		errs = append(errs, &rs.FieldError{Field: "upstream", Msg: "must not contain a query, fragment or user information"})
 	}
+	if err := c.NormalizeGuard(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NormalizeGuard validates and defaults everything but upstream (the Caddy
+// module proxies with reverse_proxy and has no upstream key).
+func (c *Config) NormalizeGuard() error {
+	var errs []error
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	} else if c.MaxBodyBytes < 0 {
@@ -166,11 +176,18 @@ type Handler struct {
 
 type ctxKey struct{}
 
-// reqState travels in the request context from the Guard to the proxy.
-type reqState struct {
+// State is what the Guard learned about an admitted request; it travels
+// with the request to the proxy and the ResponseWriter.
+type State struct {
 	id  *rs.Identity
 	req *Request
 }
+
+// Identity is the validated caller.
+func (s *State) Identity() *rs.Identity { return s.id }
+
+// Request is the inspected JSON-RPC body (nil when not a JSON-RPC POST).
+func (s *State) Request() *Request { return s.req }
 
 // NewGuard builds the shared request guard from normalized configs.
 func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Guard, error) {
@@ -262,12 +279,8 @@ func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (
 				pr.Out.Host = pr.In.Host
 			}
 			pr.SetXForwarded()
-			st, _ := pr.In.Context().Value(ctxKey{}).(*reqState)
-			if st != nil {
-				h.inject.Apply(pr.Out.Header, st.id)
-			} else {
-				h.inject.Apply(pr.Out.Header, nil)
-			}
+			st, _ := pr.In.Context().Value(ctxKey{}).(*State)
+			h.Inject(pr.Out.Header, st)
 		},
 		Transport:     timedTransport{next: tr, hist: h.upstreamD},
 		FlushInterval: -1,
@@ -294,26 +307,34 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// upstreamError answers a transport failure: an agent-safe MCP answer for
-// a JSON-RPC request, else 502 (504 on timeout). The cause is logged only.
+// upstreamError is the reverse proxy's ErrorHandler.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return // the client went away; nobody to answer
 	}
-	h.log.Warn("upstream request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	st, _ := r.Context().Value(ctxKey{}).(*State)
+	h.UpstreamFailure(w, r, st, err)
+}
+
+// UpstreamFailure answers a transport failure reaching the MCP server: an
+// agent-safe MCP answer for a single JSON-RPC request (a tool error result
+// for tools/call, a JSON-RPC error otherwise), else 502 (504 on timeout).
+// The cause is logged, never sent. w may be the request's ResponseWriter.
+func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *State, err error) {
+	g.log.Warn("upstream request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	f := errormap.FromTransport(err)
 	if f.IsZero() {
 		return
 	}
-	st, _ := r.Context().Value(ctxKey{}).(*reqState)
+	if rw, ok := w.(*ResponseWriter); ok {
+		if rw.wrote {
+			return
+		}
+		rw.wrote, rw.mode = true, modeMapped
+		w = rw.w
+	}
 	if st != nil {
 		if msg, ok := st.req.Single(); ok {
-			if rw, ok := w.(*ResponseWriter); ok {
-				rw.mode = modeMapped
-				rw.wrote = true
-				WriteFailure(rw.w, msg, f)
-				return
-			}
 			WriteFailure(w, msg, f)
 			return
 		}
@@ -323,6 +344,16 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		status = http.StatusGatewayTimeout
 	}
 	plain(w, status)
+}
+
+// Inject sets the identity and secret headers on h (after stripping the
+// client's Authorization and spoofed copies).
+func (g *Guard) Inject(h http.Header, st *State) {
+	var id *rs.Identity
+	if st != nil {
+		id = st.id
+	}
+	g.inject.Apply(h, id)
 }
 
 func plain(w http.ResponseWriter, status int) {
@@ -373,7 +404,7 @@ func preflightHeaders(h http.Header, origin string) {
 // with, or false when it has already answered the request (PRM, preflight,
 // challenge, refusal). r's body is replaced by its buffered copy and the
 // Mcp-Session-Id header by the upstream's id.
-func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*reqState, string, bool) {
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, bool) {
 	if mh, ok := g.prm[r.URL.Path]; ok {
 		mh.ServeHTTP(w, r)
 		return nil, "", false
@@ -407,7 +438,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*reqState, string
 		}
 		return nil, "invalid", false
 	}
-	st := &reqState{id: id}
+	st := &State{id: id}
 	body, err := g.bufferBody(w, r)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
@@ -461,7 +492,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*reqState, string
 }
 
 // Writer wraps w for the way out of an admitted request.
-func (g *Guard) Writer(w http.ResponseWriter, st *reqState) *ResponseWriter {
+func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
 	return NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
 }
 

@@ -112,6 +112,20 @@ func NewKeySet(as AuthorizationServer, o KeySetOptions) *KeySet {
 	return k
 }
 
+// SetMetrics points the key set's fetch counters at m (a reloaded Caddy
+// config brings a new registry while the pooled key set lives on).
+func (k *KeySet) SetMetrics(m *Metrics) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.metrics = m
+}
+
+func (k *KeySet) m() *Metrics {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.metrics
+}
+
 // Issuer returns the issuer this key set belongs to.
 func (k *KeySet) Issuer() string { return k.issuer }
 
@@ -222,11 +236,11 @@ func (k *KeySet) doFetch(f *inflight) {
 	f.err = err
 	close(f.done)
 	if err != nil {
-		k.metrics.jwksFetch(k.issuer, "error")
+		k.m().jwksFetch(k.issuer, "error")
 		k.log.Warn("jwks fetch failed; serving last good keys", zap.String("issuer", k.issuer), zap.Int("keys_kept", had), zap.Error(err))
 		return
 	}
-	k.metrics.jwksFetch(k.issuer, "ok")
+	k.m().jwksFetch(k.issuer, "ok")
 	k.log.Debug("jwks loaded", zap.String("issuer", k.issuer), zap.Int("keys", len(keys)))
 }
 
@@ -308,7 +322,7 @@ func (k *KeySet) Lookup(ctx context.Context, kid, alg string) ([]crypto.PublicKe
 	loaded := !k.loadedAt.IsZero()
 	k.mu.Unlock()
 	if !allowed {
-		k.metrics.jwksFetch(k.issuer, "rate_limited")
+		k.m().jwksFetch(k.issuer, "rate_limited")
 		if !loaded {
 			return nil, ErrKeysUnavailable
 		}

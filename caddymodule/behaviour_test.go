@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/behaviour"
+)
+
+// caddyfileFor renders the shared behaviour Settings as a Caddyfile: the
+// same configuration the sidecar gets as YAML, subdirective for key.
+func caddyfileFor(t *testing.T, s behaviour.Settings) string {
+	strip := ""
+	if s.StripOff {
+		strip = "strip_error_structured_content off"
+	}
+	return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	auto_https off
+	storage file_system %s
+	grace_period 1ns
+}
+http://%s {
+	bind 127.0.0.1
+	mcp_auth {
+		resource %s
+		resource_name "Test MCP"
+		scopes_supported mcp:read mcp:write
+		challenge_scopes mcp:read
+		authorization_server %s {
+			jwks_uri %s
+		}
+		authorization_server %s {
+			advertise_url https://login.example.com
+			require_at_jwt_typ
+			algorithms ES256 RS256
+		}
+		identity_headers {
+			claims {
+				X-MCP-Client-Id client_id
+				X-MCP-Email email
+			}
+		}
+		secret_headers {
+			X-Api-Key {env.%s}
+			X-Tenant file %s
+		}
+		max_body_bytes 4096
+		allowed_origins https://app.example.com
+		required_scopes {
+			methods {
+				tools/list mcp:read
+			}
+			tools {
+				admin_tool mcp:write mcp:admin
+			}
+		}
+		session_key env %s
+		%s
+	}
+	reverse_proxy %s
+}
+`, t.TempDir(), ":"+portOf(s.Listen), s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, behaviour.EnvAPIKey, s.SecretFile, behaviour.EnvSessionKey, strip, s.Upstream)
+}
+
+func portOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}
+
+// loadCaddy adapts and loads a Caddyfile in-process (one caddy.Load per
+// test, admin off) and stops Caddy when the test ends.
+func loadCaddy(t *testing.T, caddyfile string) {
+	t.Helper()
+	cfgJSON, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapt: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warns {
+		t.Logf("adapt warning: %s", w.String())
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+func caddyFrontDoor(t *testing.T, s behaviour.Settings) { loadCaddy(t, caddyfileFor(t, s)) }
+
+func TestBehaviourTable(t *testing.T) { behaviour.Run(t, caddyFrontDoor) }
+
+func TestUpstreamDown(t *testing.T) {
+	e := behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.Upstream = "http://" + behaviour.FreeAddr(t) })
+	behaviour.UpstreamDown(t, e)
+}
+
+func TestStripSwitchOff(t *testing.T) {
+	e := behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.StripOff = true })
+	behaviour.StripOff(t, e)
+}

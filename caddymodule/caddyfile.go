@@ -1,0 +1,365 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("mcp_auth", parseCaddyfile)
+	// Before basic_auth, so request_header and reverse_proxy see the
+	// identity headers and {http.auth.user.*} placeholders it sets.
+	httpcaddyfile.RegisterDirectiveOrder("mcp_auth", httpcaddyfile.Before, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile reads the mcp_auth block. Its subdirectives mirror the
+// sidecar's YAML keys one to one:
+//
+//	mcp_auth {
+//		resource https://mcp.example.com/mcp
+//		resource_name "Example MCP"
+//		scopes_supported mcp:read mcp:write
+//		challenge_scopes mcp:read
+//		validation_cache_size 10000
+//		authorization_server https://auth.example.com/realms/mcp {
+//			jwks_uri https://auth.example.com/realms/mcp/protocol/openid-connect/certs
+//			advertise_url https://auth.example.com/realms/mcp
+//			audiences https://mcp.example.com/mcp
+//			algorithms RS256 ES256
+//			require_at_jwt_typ
+//			leeway 30s
+//			jwks_refresh_interval 15m
+//			jwks_min_refetch_interval 30s
+//		}
+//		identity_headers {
+//			subject X-MCP-Subject
+//			claims {
+//				X-MCP-Email email
+//			}
+//		}
+//		secret_headers {
+//			X-Api-Key {env.UPSTREAM_API_KEY}
+//			X-Tenant file /run/secrets/tenant
+//		}
+//		max_body_bytes 4194304
+//		allowed_origins https://app.example.com
+//		required_scopes {
+//			methods {
+//				tools/list mcp:read
+//			}
+//			tools {
+//				delete_everything mcp:admin
+//			}
+//		}
+//		session_key {env.MCP_SESSION_KEY}
+//		strip_error_structured_content on
+//	}
+//
+// (authorization_servers is accepted as a synonym of
+// authorization_server.) Errors name the subdirective and the line.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	lines := map[string]int{}
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		key := d.Val()
+		lines[key] = d.Line()
+		switch key {
+		case "resource":
+			if err := oneArg(d, &h.ResourceServer.Resource); err != nil {
+				return err
+			}
+		case "resource_name":
+			if err := oneArg(d, &h.ResourceServer.ResourceName); err != nil {
+				return err
+			}
+		case "scopes_supported":
+			h.ResourceServer.ScopesSupported = append(h.ResourceServer.ScopesSupported, d.RemainingArgs()...)
+		case "challenge_scopes":
+			h.ResourceServer.ChallengeScopes = append(h.ResourceServer.ChallengeScopes, d.RemainingArgs()...)
+		case "validation_cache_size":
+			if err := intArg(d, &h.ResourceServer.ValidationCacheSize); err != nil {
+				return err
+			}
+		case "authorization_server", "authorization_servers":
+			idx := len(h.ResourceServer.AuthorizationServers)
+			p := fmt.Sprintf("authorization_servers[%d]", idx)
+			lines[p] = d.Line()
+			as, err := parseAS(d, p, lines)
+			if err != nil {
+				return err
+			}
+			h.ResourceServer.AuthorizationServers = append(h.ResourceServer.AuthorizationServers, as)
+		case "identity_headers":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "subject":
+					lines["identity_headers.subject"] = d.Line()
+					if err := oneArg(d, &h.Policy.IdentityHeaders.Subject); err != nil {
+						return err
+					}
+				case "claims":
+					for n2 := d.Nesting(); d.NextBlock(n2); {
+						hdr := d.Val()
+						var claim string
+						if err := oneArg(d, &claim); err != nil {
+							return err
+						}
+						if h.Policy.IdentityHeaders.Claims == nil {
+							h.Policy.IdentityHeaders.Claims = map[string]string{}
+						}
+						lines["identity_headers.claims."+hdr] = d.Line()
+						h.Policy.IdentityHeaders.Claims[hdr] = claim
+					}
+				default:
+					return d.Errf("identity_headers: unknown subdirective %q (want subject or claims)", d.Val())
+				}
+			}
+		case "secret_headers":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				s := mcpproxy.SecretHeader{Header: d.Val()}
+				lines[fmt.Sprintf("secret_headers[%d]", len(h.Policy.SecretHeaders))] = d.Line()
+				args := d.RemainingArgs()
+				switch {
+				case len(args) == 2 && args[0] == "file":
+					s.File = args[1]
+				case len(args) == 2 && args[0] == "env":
+					s.Env = args[1]
+				case len(args) == 1:
+					s.Value = args[0]
+				default:
+					return d.Errf("secret_headers %s: want a value ({env.NAME}), env NAME or file PATH", s.Header)
+				}
+				h.Policy.SecretHeaders = append(h.Policy.SecretHeaders, s)
+			}
+		case "max_body_bytes":
+			var n int
+			if err := intArg(d, &n); err != nil {
+				return err
+			}
+			h.Policy.MaxBodyBytes = int64(n)
+		case "allowed_origins":
+			h.Policy.AllowedOrigins = append(h.Policy.AllowedOrigins, d.RemainingArgs()...)
+		case "required_scopes":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				kind := d.Val()
+				var target *map[string][]string
+				switch kind {
+				case "methods":
+					target = &h.Policy.RequiredScopes.Methods
+				case "tools":
+					target = &h.Policy.RequiredScopes.Tools
+				default:
+					return d.Errf("required_scopes: unknown subdirective %q (want methods or tools)", kind)
+				}
+				lines["required_scopes."+kind] = d.Line()
+				for n2 := d.Nesting(); d.NextBlock(n2); {
+					name := d.Val()
+					scopes := d.RemainingArgs()
+					if len(scopes) == 0 {
+						return d.Errf("required_scopes %s %s: list at least one scope", kind, name)
+					}
+					if *target == nil {
+						*target = map[string][]string{}
+					}
+					lines["required_scopes."+kind+"."+name] = d.Line()
+					(*target)[name] = append((*target)[name], scopes...)
+				}
+			}
+		case "session_key":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 2 && args[0] == "file":
+				h.Policy.SessionKey = &mcpproxy.SecretSource{File: args[1]}
+			case len(args) == 2 && args[0] == "env":
+				h.Policy.SessionKey = &mcpproxy.SecretSource{Env: args[1]}
+			case len(args) == 1:
+				h.Policy.SessionKey = &mcpproxy.SecretSource{Value: args[0]}
+			default:
+				return d.Errf("session_key: want a value ({env.NAME}), env NAME or file PATH")
+			}
+		case "strip_error_structured_content":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			b, err := onOff(v)
+			if err != nil {
+				return d.Errf("strip_error_structured_content: %v", err)
+			}
+			h.Policy.StripErrorStructuredContent = &b
+		case "preserve_host", "upstream", "listen", "admin_listen", "log_level", "shutdown_timeout":
+			return d.Errf("%s is a sidecar setting; in Caddy, reverse_proxy and the global options do this", key)
+		default:
+			return d.Errf("unknown subdirective %q", key)
+		}
+	}
+	// Semantic checks now, so `caddy adapt` reports them with a line. The
+	// copy keeps defaults out of the adapted JSON.
+	cp := *h
+	cp.ResourceServer.AuthorizationServers = append([]rs.AuthorizationServer(nil), h.ResourceServer.AuthorizationServers...)
+	for i := range cp.ResourceServer.AuthorizationServers {
+		as := &cp.ResourceServer.AuthorizationServers[i]
+		as.Algorithms = append([]string(nil), as.Algorithms...)
+		as.Audiences = append([]string(nil), as.Audiences...)
+	}
+	cp.ResourceServer.ScopesSupported = append([]string(nil), h.ResourceServer.ScopesSupported...)
+	cp.ResourceServer.ChallengeScopes = append([]string(nil), h.ResourceServer.ChallengeScopes...)
+	if err := cp.normalize(); err != nil {
+		return lineError(d, err, lines)
+	}
+	if _, err := mcpproxy.NewOriginPolicy(cp.ResourceServer.Resource, cp.Policy.AllowedOrigins); err != nil {
+		return lineError(d, err, lines)
+	}
+	return nil
+}
+
+// lineError turns the first field error into "File:line - mcp_auth <field>: msg".
+func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
+	var fe *rs.FieldError
+	if !errors.As(err, &fe) {
+		return d.Errf("mcp_auth: %v", err)
+	}
+	line, best := 0, ""
+	for k, l := range lines {
+		if strings.HasPrefix(fe.Field, k) && len(k) > len(best) {
+			line, best = l, k
+		}
+	}
+	sub := fe.Field
+	if i := strings.IndexAny(sub, ".["); i > 0 {
+		sub = sub[:i]
+	}
+	if sub == "authorization_servers" {
+		sub = "authorization_server"
+	}
+	if line == 0 {
+		return fmt.Errorf("%s - mcp_auth %s: %s", d.File(), fe.Field, fe.Msg)
+	}
+	return fmt.Errorf("%s:%d - mcp_auth %s (%s): %s", d.File(), line, sub, fe.Field, fe.Msg)
+}
+
+func parseAS(d *caddyfile.Dispenser, p string, lines map[string]int) (rs.AuthorizationServer, error) {
+	var as rs.AuthorizationServer
+	if !d.NextArg() {
+		return as, d.Errf("authorization_server: the issuer URL is required")
+	}
+	as.Issuer = d.Val()
+	lines[p+".issuer"] = d.Line()
+	if d.NextArg() {
+		return as, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		k := d.Val()
+		lines[p+"."+k] = d.Line()
+		var err error
+		switch k {
+		case "jwks_uri":
+			err = oneArg(d, &as.JWKSURI)
+		case "advertise_url":
+			err = oneArg(d, &as.AdvertiseURL)
+		case "audiences":
+			as.Audiences = append(as.Audiences, d.RemainingArgs()...)
+		case "algorithms":
+			as.Algorithms = append(as.Algorithms, d.RemainingArgs()...)
+		case "require_at_jwt_typ":
+			as.RequireATJWTType = true
+			if d.NextArg() {
+				b, perr := onOff(d.Val())
+				if perr != nil {
+					return as, d.Errf("require_at_jwt_typ: %v", perr)
+				}
+				as.RequireATJWTType = b
+			}
+		case "leeway":
+			var dur rs.Duration
+			if err = durArg(d, &dur); err == nil {
+				as.Leeway = &dur
+			}
+		case "jwks_refresh_interval":
+			err = durArg(d, &as.JWKSRefreshInterval)
+		case "jwks_min_refetch_interval":
+			err = durArg(d, &as.JWKSMinRefetchInterval)
+		default:
+			return as, d.Errf("authorization_server: unknown subdirective %q", k)
+		}
+		if err != nil {
+			return as, err
+		}
+	}
+	return as, nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.Errf("%s: want exactly one value", d.Val())
+	}
+	*dst = args[0]
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return d.Errf("%s: %q is not a whole number", name, s)
+	}
+	*dst = n
+	return nil
+}
+
+func durArg(d *caddyfile.Dispenser, dst *rs.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	if err := dst.UnmarshalText([]byte(s)); err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	return nil
+}
+
+func onOff(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "on", "true", "yes":
+		return true, nil
+	case "off", "false", "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not on or off", v)
+}
+
+// Interface guard.
+var _ caddyfile.Unmarshaler = (*Handler)(nil)
