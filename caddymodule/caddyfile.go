@@ -260,9 +260,9 @@ func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
 		sub = "authorization_server"
 	}
 	if line == 0 {
-		return fmt.Errorf("%s - mcp_auth %s: %s", d.File(), fe.Field, fe.Msg)
+		return fmt.Errorf("mcp_auth %s: %s, in %s", fe.Field, fe.Msg, d.File())
 	}
-	return fmt.Errorf("%s:%d - mcp_auth %s (%s): %s", d.File(), line, sub, fe.Field, fe.Msg)
+	return fmt.Errorf("mcp_auth %s (%s): %s, at %s:%d", sub, fe.Field, fe.Msg, d.File(), line)
 }
 
 func parseAS(d *caddyfile.Dispenser, p string, lines map[string]int) (rs.AuthorizationServer, error) {

@@ -70,7 +70,7 @@ func (cacheDestructor) Destruct() error { return nil }
 // poolKey identifies a key set: the same issuer with the same key source
 // and refresh settings is shared across sites and reloads.
 func poolKey(as rs.AuthorizationServer) string {
-	return strings.Join([]string{as.Issuer, as.JWKSURI, fmt.Sprint(as.JWKSRefreshInterval), fmt.Sprint(as.JWKSMinRefetchInterval)}, "\x00")
+	return strings.Join([]string{as.Issuer, as.JWKSURI, time.Duration(as.JWKSRefreshInterval).String(), time.Duration(as.JWKSMinRefetchInterval).String()}, "\x00")
 }
 
 // Provision resolves secrets ({env.*} placeholders), normalizes the
