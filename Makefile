@@ -4,10 +4,19 @@
 # end-to-end ones included.
 GO ?= go
 
-.PHONY: test test-short tools lint bench dev build
+.PHONY: test test-short tools lint bench dev build caddy-smoke
 
 test: tools lint
 	$(GO) test -count=1 ./...
+	$(MAKE) caddy-smoke
+
+# The custom Caddy build lists our module and adapts the shipped example.
+caddy-smoke:
+	$(GO) build -o bin/caddy ./cmd/caddy
+	bin/caddy list-modules | grep -qx 'http.handlers.mcp_auth'
+	UPSTREAM_API_KEY=x MCP_SESSION_KEY=0123456789abcdef0123456789abcdef \
+	  bin/caddy adapt --config Caddyfile.example >/dev/null
+	@echo "caddy-smoke: ok (list-modules shows http.handlers.mcp_auth; Caddyfile.example adapts)"
 
 test-short: lint
 	$(GO) test -short ./...
