@@ -98,6 +98,46 @@ type Server struct {
 	Disable8414 bool
 	// MetadataIssuer overrides the issuer named in the metadata documents.
 	MetadataIssuer string
+
+	introspect func(token string) (status int, answer map[string]any)
+	intHits    atomic.Int64
+}
+
+// IntrospectionClient is the client the /introspect endpoint accepts.
+const (
+	IntrospectionClientID     = "rs"
+	IntrospectionClientSecret = "rs-secret"
+)
+
+// SetIntrospection installs the /introspect behaviour (RFC 7662): f gets
+// the posted token and returns the status and JSON answer.
+func (s *Server) SetIntrospection(f func(token string) (int, map[string]any)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.introspect = f
+}
+
+// IntrospectionHits counts introspection requests.
+func (s *Server) IntrospectionHits() int64 { return s.intHits.Load() }
+
+func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	s.intHits.Add(1)
+	id, secret, ok := r.BasicAuth()
+	if !ok || id != IntrospectionClientID || secret != IntrospectionClientSecret || r.Method != http.MethodPost {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+		return
+	}
+	s.mu.Lock()
+	f := s.introspect
+	s.mu.Unlock()
+	if f == nil {
+		http.NotFound(w, r)
+		return
+	}
+	status, answer := f(r.PostFormValue("token"))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 // NewServer starts a server on 127.0.0.1 publishing keys; it is closed when
@@ -118,6 +158,7 @@ func NewServer(t testing.TB, keys ...Key) *Server {
 		s.serveMetadata(w, r)
 	})
 	mux.HandleFunc("/.well-known/openid-configuration", s.serveMetadata)
+	mux.HandleFunc("/introspect", s.serveIntrospect)
 	s.Server = httptest.NewServer(mux)
 	s.Issuer = s.URL
 	t.Cleanup(s.Close)
@@ -136,6 +177,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"issuer":                                iss,
 		"jwks_uri":                              s.URL + "/jwks",
+		"introspection_endpoint":                s.URL + "/introspect",
 		"authorization_endpoint":                s.URL + "/authorize",
 		"token_endpoint":                        s.URL + "/token",
 		"response_types_supported":              []string{"code"},

@@ -12,9 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,45 +52,7 @@ type Config struct {
 }
 
 // SecretSource is a secret read from an environment variable or a file.
-type SecretSource struct {
-	Env  string `yaml:"env" json:"env,omitempty"`
-	File string `yaml:"file" json:"file,omitempty"`
-	// Value is a literal (Caddy resolves {env.*} itself). Never logged.
-	Value string `yaml:"-" json:"value,omitempty"`
-}
-
-// Resolve reads the secret (trailing newline of a file dropped).
-func (s SecretSource) Resolve(field string, getenv func(string) string, readFile func(string) ([]byte, error)) (string, error) {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	if readFile == nil {
-		readFile = os.ReadFile
-	}
-	n := 0
-	for _, v := range []string{s.Env, s.File, s.Value} {
-		if v != "" {
-			n++
-		}
-	}
-	switch {
-	case n != 1:
-		return "", &rs.FieldError{Field: field, Msg: "set exactly one of env or file"}
-	case s.Env != "":
-		v := getenv(s.Env)
-		if v == "" {
-			return "", &rs.FieldError{Field: field + ".env", Msg: fmt.Sprintf("environment variable %s is empty or unset", s.Env)}
-		}
-		return v, nil
-	case s.File != "":
-		b, err := readFile(s.File)
-		if err != nil {
-			return "", &rs.FieldError{Field: field + ".file", Msg: fmt.Sprintf("cannot read %s: %v", s.File, errors.Unwrap(err))}
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return s.Value, nil
-}
+type SecretSource = rs.SecretSource
 
 // Normalize validates c and fills defaults; errors name the config key.
 func (c *Config) Normalize() error {

@@ -135,36 +135,10 @@ func NewInjector(ih IdentityHeaders, secrets []SecretHeader, getenv func(string)
 		if !claim(field+".header", s.Header) {
 			continue
 		}
-		var val string
-		set := 0
-		if s.Env != "" {
-			set++
-		}
-		if s.File != "" {
-			set++
-		}
-		if s.Value != "" {
-			set++
-		}
-		switch {
-		case set != 1:
-			errs = append(errs, &rs.FieldError{Field: field, Msg: "set exactly one of env or file"})
+		val, err := rs.SecretSource{Env: s.Env, File: s.File, Value: s.Value}.Resolve(field, getenv, readFile)
+		if err != nil {
+			errs = append(errs, err)
 			continue
-		case s.Env != "":
-			val = getenv(s.Env)
-			if val == "" {
-				errs = append(errs, &rs.FieldError{Field: field + ".env", Msg: fmt.Sprintf("environment variable %s is empty or unset", s.Env)})
-				continue
-			}
-		case s.File != "":
-			b, err := readFile(s.File)
-			if err != nil {
-				errs = append(errs, &rs.FieldError{Field: field + ".file", Msg: fmt.Sprintf("cannot read %s: %v", s.File, errors.Unwrap(err))})
-				continue
-			}
-			val = strings.TrimRight(string(b), "\r\n")
-		default:
-			val = s.Value
 		}
 		if !safeValue(val) {
 			errs = append(errs, &rs.FieldError{Field: field, Msg: "secret value must be printable ASCII on one line"})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,8 @@ const (
 	DefaultJWKSRefreshInterval = 15 * time.Minute
 	DefaultJWKSMinRefetch      = 30 * time.Second
 	DefaultValidationCacheSize = 10000
+	// DefaultIntrospectionCacheTTL bounds reuse of an introspection answer.
+	DefaultIntrospectionCacheTTL = 60 * time.Second
 )
 
 // DefaultAlgorithms is the algorithm allow-list used when an authorization
@@ -74,6 +77,78 @@ type AuthorizationServer struct {
 	// JWKSMinRefetchInterval bounds refetches caused by an unknown kid
 	// (default 30s).
 	JWKSMinRefetchInterval Duration `yaml:"jwks_min_refetch_interval" json:"jwks_min_refetch_interval,omitempty"`
+	// Tenants is the allow-list for an issuer template containing {tid}
+	// (e.g. https://login.microsoftonline.com/{tid}/v2.0): Normalize
+	// expands the entry into one issuer per tenant, each with its own key
+	// set, and a token must carry a tid claim equal to its issuer's tenant.
+	Tenants []string `yaml:"tenants" json:"tenants,omitempty"`
+	// Introspection enables RFC 7662 introspection of opaque tokens.
+	Introspection *Introspection `yaml:"introspection" json:"introspection,omitempty"`
+
+	// Tenant is set by Normalize on entries expanded from a template.
+	Tenant string `yaml:"-" json:"-"`
+}
+
+// Introspection configures RFC 7662 token introspection for opaque
+// (non-JWT) tokens at one authorization server.
+type Introspection struct {
+	// Endpoint is the introspection URL (default: introspection_endpoint
+	// from the server's metadata).
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// ClientID and ClientSecret authenticate the resource server
+	// (client_secret_basic).
+	ClientID     string       `yaml:"client_id" json:"client_id"`
+	ClientSecret SecretSource `yaml:"client_secret" json:"client_secret"`
+	// CacheTTL bounds how long an answer is reused (default 60s; never
+	// past the token's exp).
+	CacheTTL Duration `yaml:"cache_ttl" json:"cache_ttl,omitempty"`
+}
+
+// SecretSource is a secret read from an environment variable or a file
+// (exactly one), or given as a literal Value by a front door that resolves
+// placeholders itself (Caddy's {env.*}). Values are never logged.
+type SecretSource struct {
+	Env   string `yaml:"env" json:"env,omitempty"`
+	File  string `yaml:"file" json:"file,omitempty"`
+	Value string `yaml:"-" json:"value,omitempty"`
+}
+
+// Resolve reads the secret (a file's trailing newline dropped); errors are
+// *FieldError naming field. getenv/readFile default to the os functions.
+func (s SecretSource) Resolve(field string, getenv func(string) string, readFile func(string) ([]byte, error)) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	n := 0
+	for _, v := range []string{s.Env, s.File, s.Value} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return "", &FieldError{Field: field, Msg: "set exactly one of env or file"}
+	case s.Env != "":
+		v := getenv(s.Env)
+		if v == "" {
+			return "", &FieldError{Field: field + ".env", Msg: fmt.Sprintf("environment variable %s is empty or unset", s.Env)}
+		}
+		return v, nil
+	case s.File != "":
+		b, err := readFile(s.File)
+		if err != nil {
+			cause := errors.Unwrap(err)
+			if cause == nil {
+				cause = err
+			}
+			return "", &FieldError{Field: field + ".file", Msg: fmt.Sprintf("cannot read %s: %v", s.File, cause)}
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return s.Value, nil
 }
 
 // Duration is a time.Duration that reads "30s"-style strings (or integer
@@ -146,6 +221,7 @@ func (c *Config) Normalize() error {
 	if len(c.AuthorizationServers) == 0 {
 		errs = append(errs, fieldErr("authorization_servers", "at least one authorization server is required"))
 	}
+	c.AuthorizationServers, errs = expandTenants(c.AuthorizationServers, errs)
 	seen := map[string]int{}
 	for i := range c.AuthorizationServers {
 		as := &c.AuthorizationServers[i]
@@ -161,8 +237,72 @@ func (c *Config) Normalize() error {
 	return errors.Join(errs...)
 }
 
+// expandTenants replaces every {tid} issuer template by one entry per
+// allowed tenant.
+func expandTenants(in []AuthorizationServer, errs []error) ([]AuthorizationServer, []error) {
+	var out []AuthorizationServer
+	for i, as := range in {
+		p := fmt.Sprintf("authorization_servers[%d]", i)
+		if !strings.Contains(as.Issuer, "{tid}") {
+			if len(as.Tenants) > 0 {
+				errs = append(errs, fieldErr(p+".tenants", "needs an issuer template containing {tid}"))
+			}
+			out = append(out, as)
+			continue
+		}
+		if len(as.Tenants) == 0 {
+			errs = append(errs, fieldErr(p+".tenants", "an issuer template with {tid} needs an allow-list of tenants"))
+			continue
+		}
+		for j, tid := range as.Tenants {
+			if !isTenantID(tid) {
+				errs = append(errs, fieldErr(fmt.Sprintf("%s.tenants[%d]", p, j), "%q is not a tenant id (letters, digits, '.', '-', '_')", tid))
+				continue
+			}
+			e := as
+			e.Tenants = nil
+			e.Tenant = tid
+			e.Issuer = strings.ReplaceAll(as.Issuer, "{tid}", tid)
+			e.JWKSURI = strings.ReplaceAll(as.JWKSURI, "{tid}", tid)
+			e.AdvertiseURL = strings.ReplaceAll(as.AdvertiseURL, "{tid}", tid)
+			e.Audiences = append([]string(nil), as.Audiences...)
+			e.Algorithms = append([]string(nil), as.Algorithms...)
+			out = append(out, e)
+		}
+	}
+	return out, errs
+}
+
+func isTenantID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func (as *AuthorizationServer) normalize(p, resource string) error {
 	var errs []error
+	if in := as.Introspection; in != nil {
+		if in.Endpoint != "" {
+			if err := validateServerURL(in.Endpoint); err != nil {
+				errs = append(errs, fieldErr(p+".introspection.endpoint", "%v", err))
+			}
+		}
+		if in.ClientID == "" {
+			errs = append(errs, fieldErr(p+".introspection.client_id", "is required"))
+		}
+		if in.CacheTTL == 0 {
+			in.CacheTTL = Duration(DefaultIntrospectionCacheTTL)
+		} else if in.CacheTTL < 0 {
+			errs = append(errs, fieldErr(p+".introspection.cache_ttl", "must not be negative"))
+		}
+	}
 	if err := validateServerURL(as.Issuer); err != nil {
 		errs = append(errs, fieldErr(p+".issuer", "%v", err))
 	}

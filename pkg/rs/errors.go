@@ -57,23 +57,26 @@ func tokenErr(reason, desc string) *Error {
 
 // The failure classes. Each has a fixed description.
 var (
-	ErrMissingToken     = &Error{Status: http.StatusUnauthorized, Reason: "missing"}
-	ErrMultipleTokens   = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: "multiple_tokens", Description: "Request carries more than one access token"}
-	ErrMalformedHeader  = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: "malformed_header", Description: "Malformed Authorization header"}
-	ErrTokenInQuery     = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: "token_in_query", Description: "Access tokens are not accepted in the query string"}
-	ErrMalformedToken   = tokenErr("malformed", "Invalid JWT format")
-	ErrUntrustedIssuer  = tokenErr("issuer", "Token issuer is not trusted")
-	ErrAlgorithm        = tokenErr("algorithm", "Token algorithm is not allowed")
-	ErrTokenType        = tokenErr("type", "Token type is not at+jwt")
-	ErrSignature        = tokenErr("signature", "Token signature verification failed")
-	ErrExpired          = tokenErr("expired", "Token has expired")
-	ErrNotYetValid      = tokenErr("not_yet_valid", "Token not yet valid")
-	ErrIssuedInFuture   = tokenErr("issued_in_future", "Token issued in the future")
-	ErrMissingExp       = tokenErr("missing_exp", "Token missing 'exp' claim")
-	ErrAudience         = tokenErr("audience", "Token audience does not match this resource")
-	ErrMissingSubject   = tokenErr("missing_sub", "Token missing 'sub' claim")
-	ErrKeysUnavailable  = &Error{Status: http.StatusServiceUnavailable, Reason: "keys_unavailable", Description: "Token keys are not available yet", RetryAfter: 5 * time.Second}
-	ErrInsufficientBase = &Error{Status: http.StatusForbidden, Code: CodeInsufficientScope, Reason: "insufficient_scope"}
+	ErrMissingToken             = &Error{Status: http.StatusUnauthorized, Reason: "missing"}
+	ErrMultipleTokens           = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: "multiple_tokens", Description: "Request carries more than one access token"}
+	ErrMalformedHeader          = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: "malformed_header", Description: "Malformed Authorization header"}
+	ErrTokenInQuery             = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: "token_in_query", Description: "Access tokens are not accepted in the query string"}
+	ErrMalformedToken           = tokenErr("malformed", "Invalid JWT format")
+	ErrUntrustedIssuer          = tokenErr("issuer", "Token issuer is not trusted")
+	ErrAlgorithm                = tokenErr("algorithm", "Token algorithm is not allowed")
+	ErrTokenType                = tokenErr("type", "Token type is not at+jwt")
+	ErrSignature                = tokenErr("signature", "Token signature verification failed")
+	ErrExpired                  = tokenErr("expired", "Token has expired")
+	ErrNotYetValid              = tokenErr("not_yet_valid", "Token not yet valid")
+	ErrIssuedInFuture           = tokenErr("issued_in_future", "Token issued in the future")
+	ErrMissingExp               = tokenErr("missing_exp", "Token missing 'exp' claim")
+	ErrAudience                 = tokenErr("audience", "Token audience does not match this resource")
+	ErrMissingSubject           = tokenErr("missing_sub", "Token missing 'sub' claim")
+	ErrNotAccessToken           = tokenErr("not_access_token", "Token is not an access token")
+	ErrInactive                 = tokenErr("inactive", "Token is not active")
+	ErrIntrospectionUnavailable = &Error{Status: http.StatusServiceUnavailable, Reason: "introspection_unavailable", Description: "Token introspection is unavailable", RetryAfter: 5 * time.Second}
+	ErrKeysUnavailable          = &Error{Status: http.StatusServiceUnavailable, Reason: "keys_unavailable", Description: "Token keys are not available yet", RetryAfter: 5 * time.Second}
+	ErrInsufficientBase         = &Error{Status: http.StatusForbidden, Code: CodeInsufficientScope, Reason: "insufficient_scope"}
 )
 
 // InsufficientScope builds a 403 insufficient_scope error asking for the

@@ -18,6 +18,9 @@ type Identity struct {
 	Claims map[string]any
 	// Expiry is the token's exp.
 	Expiry time.Time
+
+	// cacheUntil, when set, ends caching before Expiry (introspection TTL).
+	cacheUntil time.Time
 }
 
 // HasScopes reports whether every scope in want was granted.

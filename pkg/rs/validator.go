@@ -38,6 +38,10 @@ type Options struct {
 	// Cache, when set, is a shared validation cache; otherwise one of
 	// Config.ValidationCacheSize entries is created (none if negative).
 	Cache *Cache
+	// Getenv and ReadFile resolve introspection client secrets (os
+	// functions when nil).
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
 }
 
 // Validator validates bearer tokens of several authorization servers. The
@@ -51,9 +55,11 @@ type Validator struct {
 	cache   *Cache
 	fp      uint64 // config fingerprint: cache entries of another config never match
 	parser  *jwt.Parser
-	log     *zap.Logger
-	metrics *Metrics
-	now     func() time.Time
+	// introspectors, in config order, for servers with introspection.
+	introspectors []*introspector
+	log           *zap.Logger
+	metrics       *Metrics
+	now           func() time.Time
 }
 
 type issuer struct {
@@ -150,6 +156,13 @@ func NewValidator(cfg Config, o Options) (*Validator, error) {
 		}
 		v.issuers[as.Issuer] = is
 		v.order = append(v.order, is)
+		if as.Introspection != nil {
+			in, err := newIntrospector(is, o.Client, o.Getenv, o.ReadFile)
+			if err != nil {
+				return nil, fmt.Errorf("authorization server %s: %w", as.Issuer, err)
+			}
+			v.introspectors = append(v.introspectors, in)
+		}
 	}
 	return v, nil
 }
@@ -208,7 +221,7 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Identity, erro
 			v.cache.lru.Remove(key)
 		}
 	}
-	id, iss, err := v.validate(ctx, token)
+	id, iss, err := v.validate(ctx, token, nil)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
@@ -220,50 +233,99 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Identity, erro
 		}
 		return nil, e
 	}
-	if v.cache != nil && now.Before(id.Expiry) {
-		v.cache.lru.Add(key, cacheEntry{id: id, exp: id.Expiry, fp: v.fp})
+	until := id.Expiry
+	if !id.cacheUntil.IsZero() {
+		until = id.cacheUntil
+	}
+	if v.cache != nil && now.Before(until) {
+		v.cache.lru.Add(key, cacheEntry{id: id, exp: until, fp: v.fp})
 	}
 	v.metrics.validation("valid", id.Issuer)
 	return id, nil
 }
 
+// tracer records each check for Explain; nil in the hot path.
+type tracer func(check string, ok bool, detail string)
+
+func (tr tracer) pass(check, detail string) {
+	if tr != nil {
+		tr(check, true, detail)
+	}
+}
+
+func (tr tracer) fail(check string, e *Error) *Error {
+	if tr != nil {
+		d := e.Description
+		if e.cause != nil {
+			d += " (" + e.cause.Error() + ")"
+		}
+		tr(check, false, d)
+	}
+	return e
+}
+
+// idTokenClaims mark an OpenID Connect ID token, never an access token.
+var idTokenClaims = []string{"nonce", "at_hash", "c_hash"}
+
 // validate does the uncached work. iss is the trusted issuer the token
 // claimed ("" when untrusted, so labels stay bounded).
-func (v *Validator) validate(ctx context.Context, token string) (*Identity, string, error) {
+func (v *Validator) validate(ctx context.Context, token string, tr tracer) (*Identity, string, error) {
 	if len(token) > MaxTokenBytes {
-		return nil, "", ErrMalformedToken.withCause(errors.New("token too large"))
+		return nil, "", tr.fail("format", ErrMalformedToken.withCause(errors.New("token too large")))
 	}
 	claims := jwt.MapClaims{}
 	tok, parts, err := v.parser.ParseUnverified(token, claims)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenUnverifiable) {
-			return nil, "", ErrAlgorithm.withCause(err)
+			return nil, "", tr.fail("algorithm", ErrAlgorithm.withCause(err))
 		}
-		return nil, "", ErrMalformedToken.withCause(err)
+		if len(v.introspectors) > 0 && !looksLikeJWT(token) {
+			tr.pass("format", "not a JWT: introspection (RFC 7662)")
+			return v.introspect(ctx, token, tr)
+		}
+		return nil, "", tr.fail("format", ErrMalformedToken.withCause(err))
 	}
+	tr.pass("format", "JWT")
 	issClaim, _ := claims["iss"].(string)
 	is := v.issuers[issClaim]
 	if is == nil {
-		return nil, "", ErrUntrustedIssuer
+		return nil, "", tr.fail("issuer", ErrUntrustedIssuer.withCause(fmt.Errorf("iss %q is not configured", issClaim)))
 	}
 	iss := is.cfg.Issuer
+	tr.pass("issuer", iss)
+	if is.cfg.Tenant != "" {
+		if tid, _ := claims["tid"].(string); tid != is.cfg.Tenant {
+			return nil, iss, tr.fail("tenant", ErrUntrustedIssuer.withCause(fmt.Errorf("tid %q does not match the issuer's tenant %q", tid, is.cfg.Tenant)))
+		}
+		tr.pass("tenant", is.cfg.Tenant)
+	}
 	alg := tok.Method.Alg()
 	if !is.algs[alg] {
-		return nil, iss, ErrAlgorithm.withCause(fmt.Errorf("alg %q not in allow-list", alg))
+		return nil, iss, tr.fail("algorithm", ErrAlgorithm.withCause(fmt.Errorf("alg %q not in allow-list", alg)))
 	}
+	tr.pass("algorithm", alg)
 	if _, ok := tok.Header["crit"]; ok {
-		return nil, iss, ErrMalformedToken.withCause(errors.New("crit header parameters are not supported"))
+		return nil, iss, tr.fail("header", ErrMalformedToken.withCause(errors.New("crit header parameters are not supported")))
 	}
+	typ, _ := tok.Header["typ"].(string)
 	if is.cfg.RequireATJWTType {
-		typ, _ := tok.Header["typ"].(string)
 		if t := strings.ToLower(typ); t != "at+jwt" && t != "application/at+jwt" {
-			return nil, iss, ErrTokenType
+			return nil, iss, tr.fail("type", ErrTokenType.withCause(fmt.Errorf("typ %q", typ)))
 		}
 	}
+	for _, c := range idTokenClaims {
+		if _, ok := claims[c]; ok {
+			return nil, iss, tr.fail("type", ErrNotAccessToken.withCause(fmt.Errorf("claim %q marks an ID token", c)))
+		}
+	}
+	if t, _ := claims["typ"].(string); strings.EqualFold(t, "ID") {
+		return nil, iss, tr.fail("type", ErrNotAccessToken.withCause(errors.New(`claim typ "ID" marks an ID token`)))
+	}
+	tr.pass("type", "access token (header typ "+strconvQuote(typ)+")")
 	var kid string
 	if raw, ok := tok.Header["kid"]; ok {
 		if kid, ok = raw.(string); !ok {
-			return nil, iss, ErrMalformedToken.withCause(errors.New("kid is not a string"))
+			return nil, iss, tr.fail("key", ErrMalformedToken.withCause(errors.New("kid is not a string")))
 		}
 	}
 	// jku, x5u and an embedded jwk are never read: keys come only from the
@@ -272,10 +334,11 @@ func (v *Validator) validate(ctx context.Context, token string) (*Identity, stri
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return nil, iss, e
+			return nil, iss, tr.fail("key", e)
 		}
-		return nil, iss, ErrSignature.withCause(fmt.Errorf("kid %q: %w", kid, err))
+		return nil, iss, tr.fail("key", ErrSignature.withCause(fmt.Errorf("no key of this issuer with kid %q fits %s: %w", kid, alg, err)))
 	}
+	tr.pass("key", fmt.Sprintf("kid %q: %d candidate key(s)", kid, len(keys)))
 	signed := parts[0] + "." + parts[1]
 	verified := false
 	for _, k := range keys {
@@ -285,22 +348,38 @@ func (v *Validator) validate(ctx context.Context, token string) (*Identity, stri
 		}
 	}
 	if !verified {
-		return nil, iss, ErrSignature
+		return nil, iss, tr.fail("signature", ErrSignature)
 	}
+	tr.pass("signature", "verified")
+	return v.checkClaims(is, claims, "", tr)
+}
+
+// checkClaims applies the claim rules shared by JWTs and introspection
+// answers: exp (required), nbf, iat with leeway, aud, sub.
+// subFallback is used when sub is absent (introspection of a
+// client-credentials token: the client is the subject).
+func (v *Validator) checkClaims(is *issuer, claims jwt.MapClaims, subFallback string, tr tracer) (*Identity, string, error) {
+	iss := is.cfg.Issuer
 	if err := is.claims.Validate(claims); err != nil {
-		return nil, iss, claimsError(err)
-	}
-	if !is.audienceMatches(claims["aud"]) {
-		return nil, iss, ErrAudience
-	}
-	sub, _ := claims["sub"].(string)
-	if strings.TrimSpace(sub) == "" {
-		return nil, iss, ErrMissingSubject
+		return nil, iss, tr.fail("time", claimsError(err))
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
-		return nil, iss, ErrMissingExp
+		return nil, iss, tr.fail("time", ErrMissingExp)
 	}
+	tr.pass("time", "exp "+exp.UTC().Format(time.RFC3339))
+	if !is.audienceMatches(claims["aud"]) {
+		return nil, iss, tr.fail("audience", ErrAudience.withCause(fmt.Errorf("aud %v", claims["aud"])))
+	}
+	tr.pass("audience", fmt.Sprint(claims["aud"]))
+	sub, _ := claims["sub"].(string)
+	if _, present := claims["sub"]; !present && subFallback != "" {
+		sub = subFallback
+	}
+	if strings.TrimSpace(sub) == "" {
+		return nil, iss, tr.fail("subject", ErrMissingSubject)
+	}
+	tr.pass("subject", sub)
 	id := &Identity{
 		Issuer:  iss,
 		Subject: sub,
@@ -314,6 +393,14 @@ func (v *Validator) validate(ctx context.Context, token string) (*Identity, stri
 		id.ClientID = azp
 	}
 	return id, iss, nil
+}
+
+func strconvQuote(s string) string { return `"` + s + `"` }
+
+// looksLikeJWT reports whether a token has the JWS compact shape; such a
+// token is never sent to an introspection endpoint.
+func looksLikeJWT(tok string) bool {
+	return strings.Count(tok, ".") == 2 && strings.HasPrefix(tok, "eyJ")
 }
 
 func claimsError(err error) *Error {
@@ -397,4 +484,54 @@ func scopesOf(c jwt.MapClaims) []string {
 		}
 	}
 	return out
+}
+
+// Step is one check of Explain.
+type Step struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Explanation is what the front door would decide for a token, for
+// operators (mcp-sidecar token-info). It never contains the token.
+type Explanation struct {
+	// Header and Claims are the token's decoded, UNVERIFIED contents (nil
+	// for opaque tokens).
+	Header map[string]any `json:"header,omitempty"`
+	Claims map[string]any `json:"claims,omitempty"`
+	// Steps are the checks in the order they ran; the first failure ends them.
+	Steps []Step `json:"steps"`
+	// Identity is set when the token is accepted.
+	Identity *Identity `json:"-"`
+	// Error is set when it is refused.
+	Error *Error `json:"-"`
+}
+
+// Explain validates like Validate, without the cache and without metrics,
+// and records every check.
+func (v *Validator) Explain(ctx context.Context, token string) *Explanation {
+	ex := &Explanation{}
+	if len(token) <= MaxTokenBytes {
+		claims := jwt.MapClaims{}
+		if tok, _, err := v.parser.ParseUnverified(token, claims); err == nil || (tok != nil && tok.Header != nil && len(claims) > 0) {
+			if tok != nil {
+				ex.Header = tok.Header
+			}
+			ex.Claims = claims
+		}
+	}
+	id, _, err := v.validate(ctx, token, func(check string, ok bool, detail string) {
+		ex.Steps = append(ex.Steps, Step{Check: check, OK: ok, Detail: detail})
+	})
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = ErrSignature.withCause(err)
+		}
+		ex.Error = e
+		return ex
+	}
+	ex.Identity = id
+	return ex
 }
