@@ -38,3 +38,12 @@ dev:
 build:
 	$(GO) build -o bin/mcp-sidecar ./cmd/mcp-sidecar
 	$(GO) build -o bin/caddy ./cmd/caddy
+
+# The load harness (bench/README.md): upstream, plain Caddy reverse_proxy,
+# Caddy + mcp_auth and mcp-sidecar (cache on/off) on loopback; ratios
+# against reverse_proxy in the same run. About 2 minutes with these defaults.
+BENCH_LOAD_FLAGS ?= -rounds 3 -duration 5s -concurrency 50
+.PHONY: bench-load
+bench-load:
+	mkdir -p bin
+	$(GO) run ./bench/cmd/loadbench $(BENCH_LOAD_FLAGS) -json bin/bench-load.json

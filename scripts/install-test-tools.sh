@@ -8,6 +8,10 @@
 #      @modelcontextprotocol/conformance, @modelcontextprotocol/inspector)
 #      into tools/npm/node_modules via `npm ci`, run with Node 22 first on
 #      PATH.
+#   3. The MCP conformance fixture server, the go-sdk's
+#      conformance/everything-server at a pinned version, built with
+#      `go install` into .tools/bin/everything-server (needs `go` and the Go
+#      module proxy, or a module cache that already holds it).
 #
 # Idempotent and callable from any directory; steps already done are skipped,
 # so a second run only checks versions. Needs a system `npm` (any version that
@@ -16,6 +20,9 @@
 # Environment:
 #   MCPFD_NODE_SPEC  npm spec for the Node runtime (default node@22)
 #   MCPFD_FORCE=1    reinstall everything
+#
+# The fixture version must match EverythingServerVersion in
+# internal/conformance/fixture.go.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +35,11 @@ STAMP="$NPM_DIR/node_modules/.mcpfd-install-stamp"
 MIN_NODE_MAJOR=22
 MIN_NODE_MINOR=19 # @modelcontextprotocol/inspector 2.x needs >= 22.19
 NPM_FLAGS=(--no-audit --no-fund --loglevel=error)
+GO_SDK_MODULE=github.com/modelcontextprotocol/go-sdk
+GO_SDK_VERSION=v1.8.0
+FIXTURE_PKG="$GO_SDK_MODULE/conformance/everything-server"
+FIXTURE_BIN_DIR="$ROOT/.tools/bin"
+FIXTURE="$FIXTURE_BIN_DIR/everything-server"
 
 log() { printf 'install-test-tools: %s\n' "$*"; }
 die() { printf 'install-test-tools: error: %s\n' "$*" >&2; exit 1; }
@@ -81,7 +93,28 @@ else
   printf '%s\n' "$want_stamp" >"$STAMP"
 fi
 
-# --- 3. verify and report ---------------------------------------------------
+# --- 3. go-sdk conformance fixture -------------------------------------------
+# fixture_ok reports whether $FIXTURE was built from $FIXTURE_PKG at
+# $GO_SDK_VERSION (read from its embedded build info).
+fixture_ok() {
+  [[ -x "$FIXTURE" ]] || return 1
+  local info
+  info="$(go version -m "$FIXTURE" 2>/dev/null)" || return 1
+  grep -Eq "^[[:space:]]+path[[:space:]]+$FIXTURE_PKG\$" <<<"$info" &&
+    grep -Eq "^[[:space:]]+mod[[:space:]]+$GO_SDK_MODULE[[:space:]]+$GO_SDK_VERSION[[:space:]]" <<<"$info"
+}
+command -v go >/dev/null 2>&1 || die "go not found on PATH (needed to build $FIXTURE_PKG)"
+if [[ "${MCPFD_FORCE:-}" != 1 ]] && fixture_ok; then
+  log "everything-server $GO_SDK_VERSION already at ${FIXTURE#"$ROOT"/} (skipped)"
+else
+  log "building $FIXTURE_PKG@$GO_SDK_VERSION into ${FIXTURE_BIN_DIR#"$ROOT"/} ..."
+  mkdir -p "$FIXTURE_BIN_DIR"
+  # Built outside the repository so that its go.mod and any go.work play no part.
+  (cd "$FIXTURE_BIN_DIR" && GOBIN="$FIXTURE_BIN_DIR" GOWORK=off go install "$FIXTURE_PKG@$GO_SDK_VERSION")
+  fixture_ok || die "$FIXTURE is missing or not built from $FIXTURE_PKG@$GO_SDK_VERSION"
+fi
+
+# --- 4. verify and report ---------------------------------------------------
 # Installed versions must equal the exact pins in package.json.
 report="$(
   cd "$NPM_DIR" && "$NODE" --input-type=module -e '
@@ -107,3 +140,4 @@ log "ready in $((SECONDS - start))s:"
 printf '  node %s (%s)\n' "$("$NODE" --version)" "${NODE#"$ROOT"/}"
 printf '%s\n' "$report"
 printf '  binaries: %s\n' "$(cd "$NPM_DIR/node_modules/.bin" && ls conformance mcp-inspector 2>/dev/null | tr '\n' ' ')"
+printf '  everything-server %s (%s)\n' "$GO_SDK_VERSION" "${FIXTURE#"$ROOT"/}"

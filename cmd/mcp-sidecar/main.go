@@ -8,6 +8,8 @@
 //	mcp-sidecar run --config FILE       serve
 //	mcp-sidecar validate --config FILE  check a config and exit
 //	mcp-sidecar dev                     demo on loopback with a built-in AS and MCP server
+//	mcp-sidecar dev-as --resource URL   the demo's authorization server alone (for containers)
+//	mcp-sidecar demo-mcp                the demo's MCP server alone (for containers)
 //	mcp-sidecar version
 //
 // A configuration error names the field and exits with status 2.
@@ -46,6 +48,8 @@ func usage(w io.Writer) {
   mcp-sidecar run --config FILE        serve the front door
   mcp-sidecar validate --config FILE   check a config file and exit (2 on error)
   mcp-sidecar dev [flags]              demo: dev authorization server + demo MCP server + sidecar, loopback only
+  mcp-sidecar dev-as --resource URL    the demo's dev authorization server alone (e.g. in a container)
+  mcp-sidecar demo-mcp [--listen ADDR] the demo MCP server alone (e.g. in a container)
   mcp-sidecar version                  print the version
 `)
 }
@@ -62,6 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "dev":
 		return cmdDev(args[1:], stdout, stderr)
+	case "token-info":
+		return cmdTokenInfo(args[1:], os.Stdin, stdout, stderr)
+	case "dev-as":
+		return cmdDevAS(args[1:], stdout, stderr)
+	case "demo-mcp":
+		return cmdDemoMCP(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "mcp-sidecar", versionString())
 		return exitOK
@@ -137,13 +147,38 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	path, code := configFlag("run", args, stderr)
-	if code != exitOK {
-		return code
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file")
+	upstream := fs.String("upstream", "", "MCP server URL (only without --config)")
+	listen := fs.String("listen", "", "front door address (only without --config)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
 	}
-	cfg, code := load(path, stderr)
-	if code != exitOK {
-		return code
+	var (
+		cfg  *sidecar.Config
+		code int
+	)
+	switch {
+	case *path != "" && (*upstream != "" || *listen != ""):
+		fmt.Fprintln(stderr, "mcp-sidecar run: --upstream and --listen go without --config (put them in the file)")
+		return exitConfig
+	case *path != "":
+		if cfg, code = load(*path, stderr); code != exitOK {
+			return code
+		}
+	case *upstream != "":
+		var err error
+		if cfg, err = sidecar.FromFlags(*upstream, *listen); err != nil {
+			fmt.Fprintln(stderr, "mcp-sidecar: configuration from flags and environment:")
+			for _, line := range splitErrors(err) {
+				fmt.Fprintf(stderr, "  %s\n", line)
+			}
+			return exitConfig
+		}
+	default:
+		fmt.Fprintln(stderr, "mcp-sidecar run: --config FILE is required (or --upstream URL with MCP_RESOURCE_SERVER_* variables)")
+		return exitConfig
 	}
 	log, err := sidecar.NewLogger(cfg.LogLevel)
 	if err != nil {
@@ -158,6 +193,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if *path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go app.WatchReload(ctx, hup, *path)
+	}
 	if err := app.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
 		return exitFail

@@ -168,9 +168,11 @@ func Cases(t *testing.T, e *Env) []Case {
 
 		// --- header/body consistency (2026-07-28) ---
 		{Name: "Mcp-Method contradicting the body", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/list"), Body: rpcCall(4, "ok", ""), Status: 400,
-			WantBody: `{"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"Mcp-Method header does not match the request body"}}`},
+			WantBody: `{"jsonrpc":"2.0","id":4,"error":{"code":-32020,"message":"Mcp-Method header does not match the request body"}}`},
 		{Name: "Mcp-Name contradicting the body", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/call", "Mcp-Name", "ok_sc"), Body: rpcCall(4, "ok", ""), Status: 400,
-			WantBody: `{"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"Mcp-Name header does not match the request body"}}`},
+			WantBody: `{"jsonrpc":"2.0","id":4,"error":{"code":-32020,"message":"Mcp-Name header does not match the request body"}}`},
+		{Name: "Mcp-Name on a method with no mirrored field passes", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "ping", "Mcp-Name", "x"), Body: `{"jsonrpc":"2.0","id":5,"method":"ping"}`, Status: 200, Reaches: true},
+		{Name: "Mcp-Name checked against taskId", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tasks/get", "Mcp-Name", "t-2"), Body: `{"jsonrpc":"2.0","id":5,"method":"tasks/get","params":{"taskId":"t-1"}}`, Status: 400},
 		{Name: "base64 Mcp-Name matching the body", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/call", "Mcp-Name", "=?base64?b2s=?="), Body: rpcCall(4, "ok", ""), Status: 200, Reaches: true},
 		{Name: "header cannot smuggle a tool past the policy", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/call", "Mcp-Name", "ok"), Body: rpcCall(4, "admin_tool", ""), Status: 400},
 

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,14 +23,30 @@ import (
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
-// App is one running configuration of the sidecar.
+// App is the running sidecar. Its configuration can be replaced while it
+// serves (Reload, on SIGHUP): the metrics registry, the validation cache
+// and the key sets of unchanged issuers carry over, and requests in flight
+// (SSE streams included) finish on the generation they started on.
 type App struct {
+	log     *zap.Logger
+	client  *http.Client
+	reg     *prometheus.Registry
+	metrics *rs.Metrics
+
+	mu        sync.Mutex // serializes Reload and key-set bookkeeping
+	keySets   map[string]*rs.KeySet
+	cache     *rs.Cache
+	cacheSize int
+	serving   bool
+	cur       atomic.Pointer[generation]
+	admin     http.Handler
+}
+
+// generation is one configuration's wiring.
+type generation struct {
 	cfg       *Config
-	log       *zap.Logger
-	reg       *prometheus.Registry
 	validator *rs.Validator
 	handler   http.Handler
-	admin     http.Handler
 }
 
 // NewLogger returns the JSON zap logger for a level name.
@@ -48,32 +68,163 @@ func New(cfg *Config, log *zap.Logger, client *http.Client) (*App, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	a := &App{log: log, client: client, reg: prometheus.NewRegistry(), keySets: map[string]*rs.KeySet{}}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := rs.NewMetrics(a.reg)
-	if err != nil {
+	var err error
+	if a.metrics, err = rs.NewMetrics(a.reg); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	a.validator, err = rs.NewValidator(cfg.RS, rs.Options{Client: client, Logger: log.Named("rs"), Metrics: m})
+	g, _, err := a.build(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("validator: %w", err)
+		return nil, err
 	}
-	a.handler, err = mcpproxy.New(&cfg.RS, &cfg.Proxy, a.validator, cfg.Injector, mcpproxy.Options{Logger: log.Named("proxy"), Registerer: a.reg})
-	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
+	a.cur.Store(g)
 	a.admin = a.adminMux()
 	return a, nil
 }
 
-// Handler is the front door.
-func (a *App) Handler() http.Handler { return a.handler }
+// keySetKey identifies a key set that can be kept across reloads: same
+// issuer, same key source, same refresh settings.
+func keySetKey(as rs.AuthorizationServer) string {
+	return strings.Join([]string{as.Issuer, as.JWKSURI, time.Duration(as.JWKSRefreshInterval).String(), time.Duration(as.JWKSMinRefetchInterval).String()}, "\x00")
+}
+
+// build wires a generation, reusing key sets by keySetKey. It returns the
+// keys the generation uses. Callers hold a.mu (or own a).
+func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
+	used := map[string]bool{}
+	keySetFor := func(as rs.AuthorizationServer) (*rs.KeySet, error) {
+		k := keySetKey(as)
+		used[k] = true
+		if ks, ok := a.keySets[k]; ok {
+			return ks, nil
+		}
+		ks := rs.NewKeySet(as, rs.KeySetOptions{Client: a.client, Logger: a.log.Named("rs"), Metrics: a.metrics})
+		a.keySets[k] = ks
+		if a.serving {
+			ks.Start()
+		}
+		return ks, nil
+	}
+	if n := cfg.RS.ValidationCacheSize; n > 0 && (a.cache == nil || a.cacheSize != n) {
+		c, err := rs.NewCache(n)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.cache, a.cacheSize = c, n
+	}
+	v, err := rs.NewValidator(cfg.RS, rs.Options{Client: a.client, Logger: a.log.Named("rs"), Metrics: a.metrics, KeySetFor: keySetFor, Cache: a.cache})
+	if err != nil {
+		return nil, nil, fmt.Errorf("validator: %w", err)
+	}
+	h, err := mcpproxy.New(&cfg.RS, &cfg.Proxy, v, cfg.Injector, mcpproxy.Options{Logger: a.log.Named("proxy"), Registerer: a.reg})
+	if err != nil {
+		return nil, nil, fmt.Errorf("proxy: %w", err)
+	}
+	return &generation{cfg: cfg, validator: v, handler: h}, used, nil
+}
+
+// Reload swaps in a new normalized configuration. Listen addresses cannot
+// change without a restart (a warning is logged and the old ones stay).
+// On error nothing changes.
+func (a *App) Reload(cfg *Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.cur.Load()
+	if cfg.Listen != old.cfg.Listen || cfg.AdminListen != old.cfg.AdminListen {
+		a.log.Warn("listen addresses changed: restart the sidecar to apply them; keeping the current ones",
+			zap.String("listen", old.cfg.Listen), zap.String("admin_listen", old.cfg.AdminListen))
+		cfg.Listen, cfg.AdminListen = old.cfg.Listen, old.cfg.AdminListen
+	}
+	before := make(map[string]*rs.KeySet, len(a.keySets))
+	for k, ks := range a.keySets {
+		before[k] = ks
+	}
+	g, used, err := a.build(cfg)
+	if err != nil {
+		for k, ks := range a.keySets { // drop key sets created for the failed build
+			if before[k] == nil {
+				ks.Stop()
+				delete(a.keySets, k)
+			}
+		}
+		return err
+	}
+	a.cur.Store(g)
+	kept := 0
+	for k, ks := range a.keySets {
+		if !used[k] {
+			ks.Stop()
+			delete(a.keySets, k)
+		} else if before[k] != nil {
+			kept++
+		}
+	}
+	a.log.Info("configuration reloaded", zap.Int("authorization_servers", len(cfg.RS.AuthorizationServers)), zap.Int("key_sets_kept", kept))
+	return nil
+}
+
+// ReloadFile re-reads a config file and reloads it; a bad file is logged
+// and the running configuration keeps serving.
+func (a *App) ReloadFile(path string) error {
+	cfg, err := LoadFile(path)
+	if err != nil {
+		a.log.Error("reload: configuration refused; the previous one keeps serving", zap.String("config", path), zap.Error(err))
+		return err
+	}
+	if err := a.Reload(cfg); err != nil {
+		a.log.Error("reload failed; the previous configuration keeps serving", zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// WatchReload reloads path on every value from hup until ctx is done.
+func (a *App) WatchReload(ctx context.Context, hup <-chan os.Signal, path string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			a.log.Info("SIGHUP: reloading configuration", zap.String("config", path))
+			_ = a.ReloadFile(path)
+		}
+	}
+}
+
+// ServeHTTP serves the front door with the current configuration.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.cur.Load().handler.ServeHTTP(w, r) }
+
+// Handler is the front door (it follows reloads).
+func (a *App) Handler() http.Handler { return a }
 
 // AdminHandler serves /healthz, /readyz and /metrics.
 func (a *App) AdminHandler() http.Handler { return a.admin }
 
-// Validator is the app's token validator.
-func (a *App) Validator() *rs.Validator { return a.validator }
+// Validator is the current configuration's token validator.
+func (a *App) Validator() *rs.Validator { return a.cur.Load().validator }
+
+// Config is the current configuration.
+func (a *App) Config() *Config { return a.cur.Load().cfg }
+
+func (a *App) startKeys() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.serving = true
+	for _, ks := range a.keySets {
+		ks.Start()
+	}
+}
+
+func (a *App) stopKeys() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.serving = false
+	for k, ks := range a.keySets {
+		ks.Stop()
+		delete(a.keySets, k)
+	}
+}
 
 func (a *App) adminMux() http.Handler {
 	mux := http.NewServeMux()
@@ -82,12 +233,13 @@ func (a *App) adminMux() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ready := a.validator.Ready()
+		v := a.Validator()
+		ready := v.Ready()
 		w.Header().Set("Content-Type", "application/json")
 		if !ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "issuers": a.validator.Status()})
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "issuers": v.Status()})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 	return mux
@@ -97,10 +249,11 @@ func (a *App) adminMux() http.Handler {
 // until ctx is done, then drains gracefully for at most the configured
 // shutdown timeout.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
-	a.validator.Start()
-	defer a.validator.Close()
+	a.startKeys()
+	defer a.stopKeys()
+	cfg := a.Config()
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           a,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		// No WriteTimeout: SSE streams are long-lived.
@@ -115,14 +268,14 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		go func() { errc <- adm.Serve(adminLn) }()
 	}
 	a.log.Info("mcp-sidecar serving", zap.String("listen", ln.Addr().String()),
-		zap.String("upstream", a.cfg.Proxy.Upstream), zap.String("resource", a.cfg.RS.Resource))
+		zap.String("upstream", cfg.Proxy.Upstream), zap.String("resource", cfg.RS.Resource))
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
 	a.log.Info("mcp-sidecar shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config().ShutdownTimeout))
 	defer cancel()
 	for _, s := range servers {
 		if serr := s.Shutdown(sctx); serr != nil {
@@ -137,16 +290,17 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 
 // Run listens on the configured addresses and serves until ctx is done.
 func (a *App) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	cfg := a.Config()
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	var adminLn net.Listener
-	if a.cfg.AdminListen != "off" {
-		adminLn, err = net.Listen("tcp", a.cfg.AdminListen)
+	if cfg.AdminListen != "off" {
+		adminLn, err = net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("admin_listen %s: %w", a.cfg.AdminListen, err)
+			return fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
 		}
 	}
 	return a.Serve(ctx, ln, adminLn)

@@ -62,6 +62,9 @@ func Parse(data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	if err := ApplyArcadeEnv(&c, os.Getenv); err != nil {
+		return nil, err
+	}
 	if err := c.Normalize(nil, nil); err != nil {
 		return nil, err
 	}
@@ -106,8 +109,21 @@ func (c *Config) Normalize(getenv func(string) string, readFile func(string) ([]
 	} else if c.ShutdownTimeout < 0 {
 		errs = append(errs, &rs.FieldError{Field: "shutdown_timeout", Msg: "must not be negative"})
 	}
+	if c.RS.Resource == "" {
+		errs = append(errs, &rs.FieldError{Field: "resource", Msg: "'canonical_url' required (parameter or " + EnvArcadeCanonicalURL + " environment variable)"})
+	}
+	if len(c.RS.AuthorizationServers) == 0 {
+		errs = append(errs, &rs.FieldError{Field: "authorization_servers", Msg: "'authorization_servers' required (parameter or " + EnvArcadeAuthServers + " environment variable)"})
+	}
 	if err := c.RS.Normalize(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, dropRequired(err)...)
+	}
+	for i, as := range c.RS.AuthorizationServers {
+		if in := as.Introspection; in != nil {
+			if _, err := in.ClientSecret.Resolve(fmt.Sprintf("authorization_servers[%d].introspection.client_secret", i), getenv, readFile); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if err := c.Proxy.Normalize(); err != nil {
 		errs = append(errs, err)
@@ -130,4 +146,26 @@ func checkAddr(a string) error {
 	}
 	_ = host
 	return nil
+}
+
+// dropRequired removes rs's generic "required" errors for resource and
+// authorization_servers, which Normalize reports with Arcade's wording.
+func dropRequired(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *rs.FieldError
+		if errors.As(e, &fe) && ((fe.Field == "resource" && fe.Msg == "is required") || (fe.Field == "authorization_servers" && strings.HasPrefix(fe.Msg, "at least one"))) {
+			return
+		}
+		out = append(out, e)
+	}
+	walk(err)
+	return out
 }

@@ -82,6 +82,14 @@ func mustRoot(t testing.TB) string {
 	return root
 }
 
+// ToolsMissing skips t because a test tool is missing (what says which and
+// where), or fails it when the CI environment variable is non-empty. The
+// message ends with [InstallHint].
+func ToolsMissing(t testing.TB, what string) {
+	t.Helper()
+	toolsMissing(t, what)
+}
+
 // toolsMissing skips t (or fails it when CI is set) because a tool is missing.
 func toolsMissing(t testing.TB, what string) {
 	t.Helper()

@@ -326,6 +326,15 @@ func plain(w http.ResponseWriter, status int) {
 // jsonrpcError writes an HTTP error status with a JSON-RPC error body
 // without id (as MCP servers do for transport-level refusals).
 func jsonrpcError(w http.ResponseWriter, status, code int, msg string) {
+	jsonrpcErrorID(w, nil, status, code, msg)
+}
+
+// jsonrpcErrorID is jsonrpcError answering the request with the given id
+// (null when id is empty).
+func jsonrpcErrorID(w http.ResponseWriter, id json.RawMessage, status, code int, msg string) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
 	type errObj struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
@@ -334,7 +343,7 @@ func jsonrpcError(w http.ResponseWriter, status, code int, msg string) {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
 		Error   errObj          `json:"error"`
-	}{"2.0", json.RawMessage("null"), errObj{code, msg}})
+	}{"2.0", id, errObj{code, msg}})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
@@ -419,7 +428,11 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 		}
 		st.req = req
 		if msg := CheckMirroredHeaders(r.Header, req); msg != "" {
-			jsonrpcError(w, http.StatusBadRequest, -32020, msg)
+			var id json.RawMessage
+			if req != nil && !req.Batch && len(req.Messages) == 1 {
+				id = req.Messages[0].ID
+			}
+			jsonrpcErrorID(w, id, http.StatusBadRequest, -32020, msg)
 			return nil, "", false
 		}
 		if missing := Missing(g.scopes.Needed(req), id); missing != nil {

@@ -18,8 +18,9 @@ type Message struct {
 	Method string
 	// ID is the raw id; nil for a notification.
 	ID json.RawMessage
-	// Name is params.name (tools/call, prompts/get) or params.uri
-	// (resources/read); empty otherwise.
+	// Name is what Mcp-Name mirrors: params.name (tools/call,
+	// prompts/get), params.uri (resources/read) or params.taskId (tasks/*);
+	// empty otherwise.
 	Name string
 }
 
@@ -75,15 +76,20 @@ func Inspect(body []byte) (*Request, error) {
 	}
 	for _, m := range msgs {
 		msg := Message{Method: m.Method, ID: m.ID}
-		if len(m.Params) > 0 && (m.Method == "tools/call" || m.Method == "prompts/get" || m.Method == "resources/read") {
+		if len(m.Params) > 0 && hasMirroredName(m.Method) {
 			var p struct {
-				Name string `json:"name"`
-				URI  string `json:"uri"`
+				Name   string `json:"name"`
+				URI    string `json:"uri"`
+				TaskID string `json:"taskId"`
 			}
 			if err := json.Unmarshal(m.Params, &p); err == nil {
-				msg.Name = p.Name
-				if m.Method == "resources/read" {
+				switch {
+				case m.Method == "resources/read":
 					msg.Name = p.URI
+				case strings.HasPrefix(m.Method, "tasks/"):
+					msg.Name = p.TaskID
+				default:
+					msg.Name = p.Name
 				}
 			}
 		}
@@ -93,6 +99,17 @@ func Inspect(body []byte) (*Request, error) {
 		r.Messages = append(r.Messages, msg)
 	}
 	return r, nil
+}
+
+// hasMirroredName reports whether the front door knows which body field
+// Mcp-Name mirrors for method; for other methods the header is forwarded
+// unchecked (policy never reads it).
+func hasMirroredName(method string) bool {
+	switch method {
+	case "tools/call", "prompts/get", "resources/read", "tasks/get", "tasks/update", "tasks/cancel", "tasks/result":
+		return true
+	}
+	return false
 }
 
 // DecodeHeaderValue decodes the MCP header encoding "=?base64?…?=";
@@ -131,7 +148,7 @@ func CheckMirroredHeaders(h http.Header, req *Request) string {
 			return "Mcp-Method header does not match the request body"
 		}
 	}
-	if hasName {
+	if hasName && hasMirroredName(m.Method) {
 		v, ok := DecodeHeaderValue(names[0])
 		if !ok || v != m.Name {
 			return "Mcp-Name header does not match the request body"

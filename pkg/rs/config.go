@@ -87,6 +87,9 @@ type AuthorizationServer struct {
 
 	// Tenant is set by Normalize on entries expanded from a template.
 	Tenant string `yaml:"-" json:"-"`
+	// AlsoAdvertise lists further authorization_servers URLs for this
+	// issuer (Arcade configurations may name several for one issuer).
+	AlsoAdvertise []string `yaml:"-" json:"-"`
 }
 
 // Introspection configures RFC 7662 token introspection for opaque
@@ -315,6 +318,11 @@ func (as *AuthorizationServer) normalize(p, resource string) error {
 		as.AdvertiseURL = as.Issuer
 	} else if err := validateServerURL(as.AdvertiseURL); err != nil {
 		errs = append(errs, fieldErr(p+".advertise_url", "%v", err))
+	}
+	for _, u := range as.AlsoAdvertise {
+		if err := validateServerURL(u); err != nil {
+			errs = append(errs, fieldErr(p+".advertise_url", "%q %v", u, err))
+		}
 	}
 	if len(as.Audiences) == 0 {
 		as.Audiences = []string{resource}

@@ -36,6 +36,9 @@ func TestIDTokensAreRefused(t *testing.T) {
 func TestMultiTenantIssuerTemplate(t *testing.T) {
 	// Each tenant's keys are served by its own loopback server; the issuer
 	// template puts the tenant in the path (as Entra's does).
+	kA := jwkstest.NewKey(t, "same-kid", "RS256")
+	kB := jwkstest.NewKey(t, "same-kid", "RS256")
+	srvA, srvB := jwkstest.NewServer(t, kA), jwkstest.NewServer(t, kB)
 	tmpl := func(srv *jwkstest.Server) string { return srv.URL + "/{tid}/v2.0" }
 	cfg := rs.Config{Resource: resource, ValidationCacheSize: -1, AuthorizationServers: []rs.AuthorizationServer{
 		{Issuer: tmpl(srvA), JWKSURI: srvA.JWKSURL(), Tenants: []string{"tenant-a"}},

@@ -37,9 +37,11 @@ func (c *Config) Metadata() Metadata {
 		if u == "" {
 			u = as.Issuer
 		}
-		if !seen[u] {
-			seen[u] = true
-			m.AuthorizationServers = append(m.AuthorizationServers, u)
+		for _, x := range append([]string{u}, as.AlsoAdvertise...) {
+			if !seen[x] {
+				seen[x] = true
+				m.AuthorizationServers = append(m.AuthorizationServers, x)
+			}
 		}
 	}
 	return m
