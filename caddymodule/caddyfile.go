@@ -45,6 +45,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			leeway 30s
 //			jwks_refresh_interval 15m
 //			jwks_min_refetch_interval 30s
+//			tenants 72f988bf-86f1-41af-91ab-2d7cd011db47     # with a {tid} issuer template
+//			introspection {                                  # opaque tokens (RFC 7662)
+//				client_id rs
+//				client_secret {env.INTROSPECTION_SECRET}
+//				cache_ttl 60s
+//			}
 //		}
 //		identity_headers {
 //			subject X-MCP-Subject
@@ -306,6 +312,43 @@ func parseAS(d *caddyfile.Dispenser, p string, lines map[string]int) (rs.Authori
 			err = durArg(d, &as.JWKSRefreshInterval)
 		case "jwks_min_refetch_interval":
 			err = durArg(d, &as.JWKSMinRefetchInterval)
+		case "tenants":
+			as.Tenants = append(as.Tenants, d.RemainingArgs()...)
+		case "introspection":
+			if d.NextArg() {
+				return as, d.ArgErr()
+			}
+			in := &rs.Introspection{}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				sub := d.Val()
+				lines[p+".introspection."+sub] = d.Line()
+				switch sub {
+				case "endpoint":
+					err = oneArg(d, &in.Endpoint)
+				case "client_id":
+					err = oneArg(d, &in.ClientID)
+				case "client_secret":
+					args := d.RemainingArgs()
+					switch {
+					case len(args) == 2 && args[0] == "file":
+						in.ClientSecret = rs.SecretSource{File: args[1]}
+					case len(args) == 2 && args[0] == "env":
+						in.ClientSecret = rs.SecretSource{Env: args[1]}
+					case len(args) == 1:
+						in.ClientSecret = rs.SecretSource{Value: args[0]}
+					default:
+						return as, d.Errf("introspection client_secret: want a value ({env.NAME}), env NAME or file PATH")
+					}
+				case "cache_ttl":
+					err = durArg(d, &in.CacheTTL)
+				default:
+					return as, d.Errf("introspection: unknown subdirective %q", sub)
+				}
+				if err != nil {
+					return as, err
+				}
+			}
+			as.Introspection = in
 		default:
 			return as, d.Errf("authorization_server: unknown subdirective %q", k)
 		}

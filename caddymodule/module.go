@@ -86,6 +86,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("mcp_auth: secret_headers %s: the value is empty (is the environment variable set?)", s.Header)
 		}
 	}
+	for i := range h.ResourceServer.AuthorizationServers {
+		if in := h.ResourceServer.AuthorizationServers[i].Introspection; in != nil {
+			in.ClientSecret.Value = repl.ReplaceKnown(in.ClientSecret.Value, "")
+		}
+	}
 	if sk := h.Policy.SessionKey; sk != nil {
 		sk.Value = repl.ReplaceKnown(sk.Value, "")
 		sk.File = repl.ReplaceKnown(sk.File, "")

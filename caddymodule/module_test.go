@@ -243,3 +243,56 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Fatal("adapted JSON contains the resolved session key")
 	}
 }
+
+// TestIntrospectionAndTenantsInCaddy: the Caddyfile's introspection and
+// tenants subdirectives work as the sidecar's keys do.
+func TestIntrospectionAndTenantsInCaddy(t *testing.T) {
+	k := jwkstest.NewKey(t, "k", "ES256")
+	as := jwkstest.NewServer(t, k)
+	up := behaviour.NewUpstream(t)
+	addr := behaviour.FreeAddr(t)
+	resource := "http://" + addr + "/mcp"
+	as.SetIntrospection(func(tok string) (int, map[string]any) {
+		if tok != "opaque-ok" {
+			return 200, map[string]any{"active": false}
+		}
+		return 200, map[string]any{"active": true, "iss": as.Issuer, "sub": "dave", "aud": resource, "exp": time.Now().Add(time.Hour).Unix()}
+	})
+	t.Setenv("CADDY_TEST_RS_SECRET", jwkstest.IntrospectionClientSecret)
+	cfg := globals(t, "") + fmt.Sprintf(`http://:%s {
+	bind 127.0.0.1
+	mcp_auth {
+		resource %s
+		authorization_server %s {
+			jwks_uri %s
+			introspection {
+				client_id %s
+				client_secret {env.CADDY_TEST_RS_SECRET}
+				cache_ttl 10s
+			}
+		}
+		authorization_server %s/{tid}/v2.0 {
+			jwks_uri %s
+			tenants t1
+		}
+	}
+	reverse_proxy %s
+}
+`, portOf(addr), resource, as.Issuer, as.JWKSURL(), jwkstest.IntrospectionClientID, as.URL, as.JWKSURL(), up.URL)
+	loadCaddy(t, cfg)
+	if resp, _ := get(t, resource, "opaque-ok"); resp.StatusCode != 200 || up.Last().Header.Get("X-Mcp-Subject") != "dave" {
+		t.Fatalf("opaque token: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, resource, "opaque-unknown"); resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Token is not active") {
+		t.Fatalf("inactive token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	tenantTok := func(tid string) string {
+		return k.Sign(t, jwt.MapClaims{"iss": as.URL + "/t1/v2.0", "tid": tid, "sub": "erin", "aud": resource, "exp": time.Now().Add(time.Hour).Unix()}, nil)
+	}
+	if resp, _ := get(t, resource, tenantTok("t1")); resp.StatusCode != 200 {
+		t.Fatalf("tenant t1: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, resource, tenantTok("t2")); resp.StatusCode != 401 {
+		t.Fatalf("tid mismatch: %d", resp.StatusCode)
+	}
+}

@@ -6,6 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 )
 
 const goodYAML = `
@@ -78,5 +83,66 @@ func TestCLI(t *testing.T) {
 		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.out) {
 			t.Errorf("run(%q) = %d, %q %q; want %d and %q", tc.args, code, out.String(), errb.String(), tc.code, tc.out)
 		}
+	}
+}
+
+func TestTokenInfo(t *testing.T) {
+	k := jwkstest.NewKey(t, "k", "ES256")
+	as := jwkstest.NewServer(t, k)
+	t.Setenv("TI_KEY", "secret-value-1")
+	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := "upstream: http://127.0.0.1:3000\nresource: http://127.0.0.1:8080/mcp\nchallenge_scopes: [mcp:read]\nauthorization_servers:\n  - issuer: " + as.Issuer +
+		"\n    jwks_uri: " + as.JWKSURL() + "\nidentity_headers:\n  claims:\n    X-MCP-Email: email\nsecret_headers:\n  - header: X-Key\n    env: TI_KEY\n"
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := k.Sign(t, jwt.MapClaims{"iss": as.Issuer, "sub": "alice", "aud": "http://127.0.0.1:8080/mcp", "exp": time.Now().Add(time.Hour).Unix(), "email": "a@example.com", "scope": "mcp:read"}, nil)
+	bad := k.Sign(t, jwt.MapClaims{"iss": as.Issuer, "sub": "alice", "aud": "https://elsewhere", "exp": time.Now().Add(time.Hour).Unix()}, nil)
+	cases := []struct {
+		name  string
+		in    string
+		args  []string
+		code  int
+		wants []string
+	}{
+		{"accepted", good + "\n", nil, 0, []string{"decision: ACCEPTED", "subject:   alice", "X-Mcp-Email: a@example.com", "X-Mcp-Subject: alice", "X-Key: <redacted>", "ok   signature  verified"}},
+		{"with Bearer prefix", "Bearer " + good, nil, 0, []string{"decision: ACCEPTED"}},
+		{"refused", bad, nil, 1, []string{"FAIL audience", "decision: REFUSED with 401 (audience)",
+			`WWW-Authenticate: Bearer resource_metadata="http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="Token audience does not match this resource", scope="mcp:read"`}},
+		{"json", good, []string{"--json"}, 0, []string{`"accepted": true`, `"subject": "alice"`, `"token_sha256_prefix"`}},
+		{"empty stdin", "", nil, 2, []string{"no token on stdin"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := cmdTokenInfo(append([]string{"--config", cfgFile}, tc.args...), strings.NewReader(tc.in), &out, &errb)
+			all := out.String() + errb.String()
+			if code != tc.code {
+				t.Fatalf("exit = %d, want %d\n%s", code, tc.code, all)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(all, w) {
+					t.Errorf("output lacks %q:\n%s", w, all)
+				}
+			}
+			sig := good[strings.LastIndexByte(good, '.')+1:]
+			if strings.Contains(all, sig) || strings.Contains(all, "secret-value-1") {
+				t.Fatal("token-info printed the token or a secret")
+			}
+		})
+	}
+}
+
+func TestRunWithoutConfigFile(t *testing.T) {
+	t.Setenv("MCP_RESOURCE_SERVER_CANONICAL_URL", "")
+	t.Setenv("MCP_RESOURCE_SERVER_AUTHORIZATION_SERVERS", "")
+	var out, errb bytes.Buffer
+	if code := run([]string{"run", "--upstream", "http://127.0.0.1:3000"}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "'canonical_url' required (parameter or MCP_RESOURCE_SERVER_CANONICAL_URL environment variable)") {
+		t.Fatalf("run without env = %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"run", "--config", "x.yaml", "--upstream", "http://127.0.0.1:3000"}, &out, &errb); code != 2 {
+		t.Fatalf("--config with --upstream = %d", code)
 	}
 }
