@@ -1,44 +1,23 @@
 package sidecar_test
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/behaviour"
-	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
 )
 
 // sidecarFrontDoor runs the sidecar from the behaviour Settings rendered
 // as YAML, serving on s.Listen until the test ends.
 func sidecarFrontDoor(t *testing.T, s behaviour.Settings) {
 	t.Helper()
-	cfg, err := sidecar.Parse([]byte(s.SidecarYAML()))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	app, err := sidecar.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("sidecar did not stop")
-		}
-	})
+	serveYAML(t, ln, nil, s.SidecarYAML())
 }
 
 func TestBehaviourTable(t *testing.T) { behaviour.Run(t, sidecarFrontDoor) }

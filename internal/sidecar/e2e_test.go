@@ -1,7 +1,6 @@
 package sidecar_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/demomcp"
-	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/testenv"
 )
 
@@ -37,7 +35,7 @@ func TestEndToEndWithOIDCProvider(t *testing.T) {
 	go func() { _ = mcpSrv.Serve(mcpLn) }()
 	defer mcpSrv.Close()
 
-	cfg, err := sidecar.Parse([]byte(fmt.Sprintf(`
+	app := serveYAML(t, ln, nil, fmt.Sprintf(`
 listen: %s
 admin_listen: "off"
 upstream: http://%s
@@ -52,18 +50,7 @@ authorization_servers:
 identity_headers:
   claims:
     X-MCP-Client-Id: client_id
-`, ln.Addr(), mcpLn.Addr(), resource, as1.Issuer, as2.Issuer)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sidecar.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln, nil) }()
-	defer func() { cancel(); <-done }()
+`, ln.Addr(), mcpLn.Addr(), resource, as1.Issuer, as2.Issuer))
 	deadline := time.Now().Add(10 * time.Second)
 	for !app.Validator().Ready() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

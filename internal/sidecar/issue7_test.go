@@ -33,9 +33,9 @@ func TestArcadeEnvironment(t *testing.T) {
 		check   func(t *testing.T, c *sidecar.Config)
 	}{
 		{"everything from env", base, map[string]string{
-			"MCP_RESOURCE_SERVER_CANONICAL_URL":           "https://mcp.example.com/mcp",
-			"MCP_RESOURCE_SERVER_AUTHORIZATION_SERVERS":   asJSON,
-			"MCP_RESOURCE_SERVER_SCOPES_SUPPORTED":        "c a b a c d",
+			"MCP_RESOURCE_SERVER_CANONICAL_URL":            "https://mcp.example.com/mcp",
+			"MCP_RESOURCE_SERVER_AUTHORIZATION_SERVERS":    asJSON,
+			"MCP_RESOURCE_SERVER_SCOPES_SUPPORTED":         "c a b a c d",
 			"MCP_RESOURCE_SERVER_DEFAULT_CHALLENGE_SCOPES": "  read   write ",
 		}, "", func(t *testing.T, c *sidecar.Config) {
 			if c.RS.Resource != "https://mcp.example.com/mcp" || len(c.RS.AuthorizationServers) != 2 {
@@ -212,7 +212,7 @@ func TestOpaqueTokensEndToEnd(t *testing.T) {
 	if err := os.WriteFile(secret, []byte(testenv.OIDCIntrospectionClientSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := sidecar.Parse([]byte(fmt.Sprintf(`
+	serveYAML(t, ln, nil, fmt.Sprintf(`
 listen: %s
 admin_listen: "off"
 upstream: %s
@@ -223,18 +223,7 @@ authorization_servers:
       client_id: %s
       client_secret:
         file: %s
-`, ln.Addr(), up.url, resource, as.Issuer, testenv.OIDCIntrospectionClientID, secret)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sidecar.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln, nil) }()
-	defer func() { cancel(); <-done }()
+`, ln.Addr(), up.url, resource, as.Issuer, testenv.OIDCIntrospectionClientID, secret))
 	tok := as.ClientCredentialsToken(t, resource, "mcp:read")
 	if strings.Count(tok, ".") == 2 {
 		t.Fatalf("expected an opaque token, got a JWT")

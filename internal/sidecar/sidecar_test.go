@@ -170,6 +170,32 @@ max_body_bytes: 1024
 	return e
 }
 
+// serveYAML parses yaml, builds the sidecar and serves it on ln (and
+// adminLn when not nil) until the test ends.
+func serveYAML(t *testing.T, ln, adminLn net.Listener, yaml string) *sidecar.App {
+	t.Helper()
+	cfg, err := sidecar.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	app, err := sidecar.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, ln, adminLn) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("sidecar did not stop")
+		}
+	})
+	return app
+}
+
 type lockedWriter struct {
 	mu sync.Mutex
 	w  *bytes.Buffer
@@ -302,19 +328,8 @@ func TestReadyzWhileAuthorizationServerIsDown(t *testing.T) {
 	up := newUpstream(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	cfg, err := sidecar.Parse([]byte(fmt.Sprintf("listen: %s\nadmin_listen: %s\nupstream: %s\nresource: http://%s/mcp\nauthorization_servers:\n  - issuer: %s\n    jwks_uri: %s\n",
-		ln.Addr(), adminLn.Addr(), up.url, ln.Addr(), as.Issuer, as.JWKSURL())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := sidecar.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln, adminLn) }()
-	defer func() { cancel(); <-done }()
+	serveYAML(t, ln, adminLn, fmt.Sprintf("listen: %s\nadmin_listen: %s\nupstream: %s\nresource: http://%s/mcp\nauthorization_servers:\n  - issuer: %s\n    jwks_uri: %s\n",
+		ln.Addr(), adminLn.Addr(), up.url, ln.Addr(), as.Issuer, as.JWKSURL()))
 	admin := "http://" + adminLn.Addr().String()
 	resp, body := do(t, "GET", admin+"/readyz", nil, "")
 	if resp.StatusCode != 503 || !strings.Contains(body, `"ready":false`) {
