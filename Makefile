@@ -4,11 +4,12 @@
 # end-to-end ones included.
 GO ?= go
 
-.PHONY: test test-short tools lint bench dev build caddy-smoke
+.PHONY: test test-short tools lint bench dev build caddy-smoke examples-smoke
 
 test: tools lint
 	$(GO) test -count=1 ./...
 	$(MAKE) caddy-smoke
+	$(MAKE) examples-smoke
 
 # The custom Caddy build lists our module and adapts the shipped example.
 caddy-smoke:
@@ -17,6 +18,14 @@ caddy-smoke:
 	UPSTREAM_API_KEY=x MCP_SESSION_KEY=0123456789abcdef0123456789abcdef \
 	  bin/caddy adapt --config Caddyfile.example >/dev/null
 	@echo "caddy-smoke: ok (list-modules shows http.handlers.mcp_auth; Caddyfile.example adapts)"
+
+# The shipped binaries on every example config (go test ./examples checks
+# the same and more, in-process).
+examples-smoke: caddy-smoke
+	$(GO) build -o bin/mcp-sidecar ./cmd/mcp-sidecar
+	@set -e; export UPSTREAM_API_KEY=x MCP_SESSION_KEY=0123456789abcdef0123456789abcdef; \
+	  for f in $$(find examples -name 'sidecar*.yaml' | sort); do bin/mcp-sidecar validate --config $$f; done; \
+	  for f in $$(find examples -name 'Caddyfile*' | sort); do bin/caddy adapt --config $$f >/dev/null; echo "caddy adapt: $$f ok"; done
 
 test-short: lint
 	$(GO) test -short ./...

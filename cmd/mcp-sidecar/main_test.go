@@ -146,3 +146,27 @@ func TestRunWithoutConfigFile(t *testing.T) {
 		t.Fatalf("--config with --upstream = %d", code)
 	}
 }
+
+func TestValidateResolvesSecrets(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.yaml")
+	y := goodYAML + "session_key:\n  env: MCPFD_TEST_SESSION_KEY\n"
+	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		val  string
+		code int
+		want string
+	}{
+		{"", 2, "session_key.env: environment variable MCPFD_TEST_SESSION_KEY is empty or unset"},
+		{"short", 2, "session_key: must be at least 16 bytes"},
+		{"0123456789abcdef", 0, "is valid"},
+	} {
+		t.Setenv("MCPFD_TEST_SESSION_KEY", tc.val)
+		var out, errb bytes.Buffer
+		code := run([]string{"validate", "--config", f}, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.want) {
+			t.Errorf("session key %q: exit %d, output %q", tc.val, code, out.String()+errb.String())
+		}
+	}
+}

@@ -118,6 +118,13 @@ func (c *Config) Normalize(getenv func(string) string, readFile func(string) ([]
 	if err := c.RS.Normalize(); err != nil {
 		errs = append(errs, dropRequired(err)...)
 	}
+	if sk := c.Proxy.SessionKey; sk != nil {
+		if v, err := sk.Resolve("session_key", getenv, readFile); err != nil {
+			errs = append(errs, err)
+		} else if len(v) < 16 {
+			errs = append(errs, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"})
+		}
+	}
 	for i, as := range c.RS.AuthorizationServers {
 		if in := as.Introspection; in != nil {
 			if _, err := in.ClientSecret.Resolve(fmt.Sprintf("authorization_servers[%d].introspection.client_secret", i), getenv, readFile); err != nil {
