@@ -8,7 +8,6 @@ GO ?= go
 
 test: tools lint
 	$(GO) test -count=1 ./...
-	$(MAKE) caddy-smoke
 	$(MAKE) examples-smoke
 
 # The custom Caddy build lists our module and adapts the shipped example.
