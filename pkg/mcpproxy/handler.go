@@ -243,7 +243,10 @@ func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (
 			h.Inject(pr.Out.Header, st)
 		},
 		Transport:     timedTransport{next: tr, hist: h.upstreamD},
-		FlushInterval: -1,
+		// 0: httputil flushes text/event-stream and unknown-length bodies at
+		// once anyway; -1 would add a separate write for the headers of
+		// every ordinary response.
+		FlushInterval: 0,
 		ErrorHandler:  h.upstreamError,
 		ErrorLog:      zap.NewStdLog(o.Logger.Named("reverseproxy")),
 	}

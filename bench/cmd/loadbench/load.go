@@ -77,6 +77,17 @@ type loadResult struct {
 	P90      time.Duration `json:"p90_ns"`
 	P99      time.Duration `json:"p99_ns"`
 	Max      time.Duration `json:"max_ns"`
+	// CPU time (user+system) of the process serving the target and of the
+	// load generator during the run; zero with -inproc or without /proc.
+	ServerCPU       time.Duration `json:"server_cpu_ns,omitempty"`
+	ServerCPUPerReq time.Duration `json:"server_cpu_per_request_ns,omitempty"`
+	LoadgenCPU      time.Duration `json:"loadgen_cpu_ns,omitempty"`
+	UpstreamCPU     time.Duration `json:"upstream_cpu_ns,omitempty"` // (b)–(f): the upstream's process
+	// Host-wide CPU time during the run (all cores): busy, idle (+iowait)
+	// and steal (other guests on the hypervisor).
+	HostBusy  time.Duration `json:"host_busy_ns,omitempty"`
+	HostIdle  time.Duration `json:"host_idle_ns,omitempty"`
+	HostSteal time.Duration `json:"host_steal_ns,omitempty"`
 }
 
 // runLoad drives conc workers against base until dur has passed or maxReq

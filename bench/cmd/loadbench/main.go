@@ -56,13 +56,16 @@ type options struct {
 	SidecarLog  string        `json:"sidecar_log"`
 	ProfileDir  string        `json:"profile_dir,omitempty"`
 	Keep        bool          `json:"-"`
+	// IdleProbe is how long the machine's idle time is sampled before the
+	// run (0 skips it).
+	IdleProbe time.Duration `json:"idle_probe_ns"`
 }
 
 func defaultOptions() options {
 	return options{
 		Duration: 5 * time.Second, Warmup: 2 * time.Second, Concurrency: 50, Rounds: 3, RequestsMax: 1_000_000,
 		C1Duration: time.Second, C1Requests: 5000, SSETrials: 5, SSEGap: 300 * time.Millisecond,
-		Targets: allKeys, SidecarLog: "info",
+		Targets: allKeys, SidecarLog: "info", IdleProbe: time.Second,
 	}
 }
 
@@ -227,6 +230,21 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		}
 	}
 
+	mach := machineInfo(o.InProc)
+	if h0, err := readHostCPU(); err == nil && o.IdleProbe > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(o.IdleProbe, 10*time.Second)):
+		}
+		if h1, err := readHostCPU(); err == nil {
+			idle, all := h1.idle-h0.idle, (h1.idle+h1.busy+h1.steal)-(h0.idle+h0.busy+h0.steal)
+			if all > 0 {
+				mach.IdleBefore = float64(mach.NumCPU) * float64(idle) / float64(all)
+			}
+		}
+	}
+
 	start := func(name string, s spec) (role, error) {
 		if o.InProc {
 			r, stop, err := startRole(name, s)
@@ -286,7 +304,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		defer t.client.CloseIdleConnections()
 	}
 
-	rep := &report{Options: o, Machine: machineInfo(o.InProc), Started: time.Now(), Token: len(br.Token)}
+	rep := &report{Options: o, Machine: mach, Started: time.Now(), Token: len(br.Token)}
 	logf("loadbench: %d targets, warm-up %s each, %d rounds × %s at c=%d (max %d requests), then c=1 and SSE",
 		len(targets), o.Warmup, o.Rounds, o.Duration, o.Concurrency, o.RequestsMax)
 	if o.Warmup > 0 {
@@ -309,7 +327,9 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 					return nil, fmt.Errorf("profile: %w", err)
 				}
 			}
+			cpu := startCPU(t.role.PID(), backend.PID())
 			res := runLoad(ctx, t.client, t.Base, sh, o.Concurrency, o.Duration, o.RequestsMax)
+			cpu.stop(&res)
 			if prof != "" {
 				if err := t.role.StopProfile(); err != nil {
 					return nil, fmt.Errorf("profile: %w", err)
@@ -317,8 +337,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 			}
 			res.Target, res.Round = t.Key, round
 			rep.Runs = append(rep.Runs, res)
-			logf("  round %d (%s) %-44s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d  errors %d",
-				round, t.Key, t.Name, res.RPS, ms(res.P50), ms(res.P99), res.Non2xx, res.Errors)
+			logf("  round %d (%s) %-44s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %4.0f µs/req  non-2xx %d  errors %d",
+				round, t.Key, t.Name, res.RPS, ms(res.P50), ms(res.P99), us(res.ServerCPUPerReq), res.Non2xx, res.Errors)
 		}
 	}
 	for round := 1; round <= o.Rounds; round++ {

@@ -30,7 +30,7 @@ func TestTinyRun(t *testing.T) {
 			o.Duration, o.Warmup, o.Concurrency, o.Rounds = 100*time.Millisecond, 30*time.Millisecond, 2, 1
 			o.RequestsMax, o.C1Duration, o.C1Requests = 5000, 30*time.Millisecond, 200
 			o.SSETrials, o.SSEGap = 1, 30*time.Millisecond
-			o.InProc = inproc
+			o.InProc, o.IdleProbe = inproc, 0
 			if err := o.check(); err != nil {
 				t.Fatal(err)
 			}

@@ -338,6 +338,8 @@ type role interface {
 	// StartProfile / StopProfile write a CPU profile of the role's process.
 	StartProfile(path string) error
 	StopProfile() error
+	// PID is the serving process (0: this process, not separable).
+	PID() int
 	Close()
 }
 
@@ -350,6 +352,7 @@ type inprocRole struct {
 
 func (p *inprocRole) Ready() ready { return p.r }
 func (p *inprocRole) Close()       { p.stop() }
+func (p *inprocRole) PID() int     { return 0 }
 
 func (p *inprocRole) StartProfile(path string) error {
 	f, err := startProfile(path)
@@ -472,6 +475,7 @@ func (c *childRole) command(line string) error {
 }
 
 func (c *childRole) Ready() ready                   { return c.r }
+func (c *childRole) PID() int                       { return c.cmd.Process.Pid }
 func (c *childRole) StartProfile(path string) error { return c.command("prof-start " + path) }
 func (c *childRole) StopProfile() error             { return c.command("prof-stop") }
 
