@@ -173,7 +173,12 @@ func Cases(t *testing.T, e *Env) []Case {
 			WantBody: `{"jsonrpc":"2.0","id":4,"error":{"code":-32020,"message":"Mcp-Name header does not match the request body"}}`},
 		{Name: "Mcp-Name on a method with no mirrored field passes", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "ping", "Mcp-Name", "x"), Body: `{"jsonrpc":"2.0","id":5,"method":"ping"}`, Status: 200, Reaches: true},
 		{Name: "Mcp-Name checked against taskId", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tasks/get", "Mcp-Name", "t-2"), Body: `{"jsonrpc":"2.0","id":5,"method":"tasks/get","params":{"taskId":"t-1"}}`, Status: 400},
-		{Name: "base64 Mcp-Name matching the body", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/call", "Mcp-Name", "=?base64?b2s=?="), Body: rpcCall(4, "ok", ""), Status: 200, Reaches: true},
+		{Name: "base64 Mcp-Name matching the body", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/call", "Mcp-Name", "=?base64?b2s=?="), Body: rpcCall(4, "ok", ""), Status: 200, Reaches: true,
+			Check: func(t *testing.T, _ *Env, _ *http.Response, _ string, s Seen) {
+				if s.Header.Get("Mcp-Method") != "tools/call" || s.Header.Get("Mcp-Name") != "=?base64?b2s=?=" {
+					t.Errorf("mirrored headers not forwarded as sent: %q %q", s.Header.Get("Mcp-Method"), s.Header.Get("Mcp-Name"))
+				}
+			}},
 		{Name: "header cannot smuggle a tool past the policy", Method: "POST", Path: "/mcp", Header: auth(alice, "Mcp-Method", "tools/call", "Mcp-Name", "ok"), Body: rpcCall(4, "admin_tool", ""), Status: 400},
 
 		// --- scope policy ---
