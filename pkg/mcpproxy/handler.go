@@ -242,7 +242,7 @@ func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (
 			st, _ := pr.In.Context().Value(ctxKey{}).(*State)
 			h.Inject(pr.Out.Header, st)
 		},
-		Transport:     timedTransport{next: tr, hist: h.upstreamD},
+		Transport: timedTransport{next: tr, hist: h.upstreamD},
 		// 0: httputil flushes text/event-stream and unknown-length bodies at
 		// once anyway; -1 would add a separate write for the headers of
 		// every ordinary response.
