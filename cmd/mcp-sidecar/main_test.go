@@ -28,13 +28,14 @@ func TestValidateExitCodesAndFieldNames(t *testing.T) {
 		wantErr  string
 	}{
 		{"valid", goodYAML, 0, ""},
-		{"unknown key", goodYAML + "listen_addr: x\n", 2, "field listen_addr not found"},
-		{"typo in nested key", strings.Replace(goodYAML, "issuer:", "isuer:", 1), 2, "field isuer not found"},
+		{"unknown key", goodYAML + "listen_addr: x\n", 2, `line 6: unknown key "listen_addr"`},
+		{"typo in nested key", strings.Replace(goodYAML, "issuer:", "isuer:", 1), 2, `line 5: unknown key "isuer"`},
+		{"several type errors at once", goodYAML + "max_body_bytes: lots\nscopes_supported: 5\n", 2, "line 7: scopes_supported: cannot unmarshal"},
 		{"missing upstream", strings.Replace(goodYAML, "upstream: http://127.0.0.1:3000\n", "", 1), 2, "upstream: is required"},
 		{"ftp upstream", strings.Replace(goodYAML, "http://127.0.0.1:3000", "ftp://x", 1), 2, `upstream: "ftp://x" must be an http:// or https:// URL`},
 		{"http resource off loopback", strings.Replace(goodYAML, "https://mcp.example.com/mcp", "http://mcp.example.com/mcp", 1), 2, "resource: must use https"},
 		{"HS256", goodYAML + "    algorithms: [HS256]\n", 2, `authorization_servers[0].algorithms[0]: "HS256" is never allowed`},
-		{"bad leeway", goodYAML + "    leeway: 30\n", 2, `invalid duration "30"`},
+		{"bad leeway", goodYAML + "    leeway: 30\n", 2, `line 6: leeway: invalid duration "30"`},
 		{"bad listen", goodYAML + "listen: nowhere\n", 2, `listen: "nowhere" is not host:port`},
 		{"secret env unset", goodYAML + "secret_headers:\n  - header: X-Key\n    env: MCPFD_TEST_UNSET_VAR\n", 2, "secret_headers[0].env: environment variable MCPFD_TEST_UNSET_VAR is empty or unset"},
 		{"reserved identity header", goodYAML + "identity_headers:\n  subject: Authorization\n", 2, `identity_headers.subject: "Authorization" is reserved`},

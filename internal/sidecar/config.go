@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +61,14 @@ func Parse(data []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("config is empty")
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			errs := make([]error, 0, len(te.Errors))
+			for _, e := range te.Errors {
+				errs = append(errs, errors.New(annotateYAMLError(data, e)))
+			}
+			return nil, errors.Join(errs...)
 		}
 		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
@@ -175,4 +185,32 @@ func dropRequired(err error) []error {
 	}
 	walk(err)
 	return out
+}
+
+var (
+	yamlLine     = regexp.MustCompile(`^line (\d+): `)
+	yamlNotFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
+)
+
+// annotateYAMLError names the key on the reported line, and rewords the
+// decoder's unknown-field message: "line 7: leeway: invalid duration ...",
+// "line 8: unknown key \"isuer\"".
+func annotateYAMLError(src []byte, msg string) string {
+	if m := yamlNotFound.FindStringSubmatch(msg); m != nil {
+		return yamlNotFound.ReplaceAllString(msg, fmt.Sprintf("unknown key %q", m[1]))
+	}
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	n, _ := strconv.Atoi(m[1])
+	lines := strings.Split(string(src), "\n")
+	if n < 1 || n > len(lines) {
+		return msg
+	}
+	key, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[n-1]), "- "), ":")
+	if !ok || key == "" || strings.ContainsAny(key, " \t\"'") {
+		return msg
+	}
+	return m[0] + key + ": " + strings.TrimPrefix(msg, m[0])
 }

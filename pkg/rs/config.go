@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Defaults applied by Config.Normalize.
@@ -165,6 +167,19 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m)", string(b))
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML parses a duration scalar. A bad value is reported as a
+// yaml.TypeError with its line, so the decoder goes on and reports every
+// bad key at once.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a duration must be a value like 30s or 5m", n.Line)}}
+	}
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
 	return nil
 }
 
