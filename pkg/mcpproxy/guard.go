@@ -1,0 +1,350 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+)
+
+// Options are the collaborators of a Handler.
+type Options struct {
+	Logger *zap.Logger
+	// Registerer receives the proxy's metrics (may be nil).
+	Registerer prometheus.Registerer
+	// Transport reaches the upstream (default: a tuned clone of
+	// http.DefaultTransport).
+	Transport http.RoundTripper
+	// Getenv and ReadFile resolve the session key (os functions when nil).
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+}
+
+// Guard is the MCP-aware part of the front door that does not depend on
+// how the request is proxied, so the sidecar and the Caddy module share it:
+// Origin/Host checks, CORS, bearer-token challenge, body buffering and
+// inspection, header/body consistency, the scope policy and session
+// unbinding on the way in; the ResponseWriter on the way out.
+type Guard struct {
+	validator  *rs.Validator
+	challenger rs.Challenger
+	prm        map[string]http.Handler
+	inject     *Injector
+	origins    *OriginPolicy
+	scopes     RequiredScopes
+	binder     *SessionBinder
+	rewrite    bool
+	maxBody    int64
+	log        *zap.Logger
+}
+type ctxKey struct{}
+
+// State is what the Guard learned about an admitted request; it travels
+// with the request to the proxy and the ResponseWriter.
+type State struct {
+	id  *rs.Identity
+	req *Request
+}
+
+// Identity is the validated caller.
+func (s *State) Identity() *rs.Identity { return s.id }
+
+// Request is the inspected JSON-RPC body (nil when not a JSON-RPC POST).
+func (s *State) Request() *Request { return s.req }
+
+// NewGuard builds the shared request guard from normalized configs.
+func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Guard, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	mdURL, err := rs.MetadataURL(rc.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("metadata url: %w", err)
+	}
+	mh, err := rs.NewMetadataHandler(rc.Metadata())
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	origins, err := NewOriginPolicy(rc.Resource, pc.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{
+		validator:  v,
+		challenger: rs.Challenger{MetadataURL: mdURL, Scopes: rc.ChallengeScopes},
+		prm:        map[string]http.Handler{},
+		inject:     inj,
+		origins:    origins,
+		scopes:     pc.RequiredScopes,
+		rewrite:    pc.StripErrorStructuredContent == nil || *pc.StripErrorStructuredContent,
+		maxBody:    pc.MaxBodyBytes,
+		log:        o.Logger,
+	}
+	if g.maxBody <= 0 {
+		g.maxBody = DefaultMaxBodyBytes
+	}
+	for _, p := range rs.MetadataPaths(rc.Resource) {
+		g.prm[p] = mh
+	}
+	var key []byte
+	if pc.SessionKey != nil {
+		k, err := pc.SessionKey.Resolve("session_key", o.Getenv, o.ReadFile)
+		if err != nil {
+			return nil, err
+		}
+		key = []byte(k)
+		if len(key) < 16 {
+			return nil, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"}
+		}
+	} else {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+	}
+	if g.binder, err = NewSessionBinder(key); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// UpstreamFailure answers a transport failure reaching the MCP server: an
+// agent-safe MCP answer for a single JSON-RPC request (a tool error result
+// for tools/call, a JSON-RPC error otherwise), else 502 (504 on timeout).
+// The cause is logged, never sent. w may be the request's ResponseWriter.
+func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *State, err error) {
+	g.log.Warn("upstream request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	f := errormap.FromTransport(err)
+	if f.IsZero() {
+		return
+	}
+	if rw, ok := w.(*ResponseWriter); ok {
+		if rw.wrote {
+			return
+		}
+		rw.wrote, rw.mode = true, modeMapped
+		w = rw.w
+	}
+	if st != nil {
+		if msg, ok := st.req.Single(); ok {
+			WriteFailure(w, msg, f)
+			return
+		}
+	}
+	status := http.StatusBadGateway
+	if f.Kind == errormap.KindNetworkTimeout {
+		status = http.StatusGatewayTimeout
+	}
+	plain(w, status)
+}
+
+// Inject sets the identity and secret headers on h (after stripping the
+// client's Authorization and spoofed copies).
+func (g *Guard) Inject(h http.Header, st *State) {
+	var id *rs.Identity
+	if st != nil {
+		id = st.id
+	}
+	g.inject.Apply(h, id)
+}
+
+func plain(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, http.StatusText(status))
+}
+
+// jsonrpcError writes an HTTP error status with a JSON-RPC error body
+// without id (as MCP servers do for transport-level refusals).
+func jsonrpcError(w http.ResponseWriter, status, code int, msg string) {
+	jsonrpcErrorID(w, nil, status, code, msg)
+}
+
+// jsonrpcErrorID is jsonrpcError answering the request with the given id
+// (null when id is empty).
+func jsonrpcErrorID(w http.ResponseWriter, id json.RawMessage, status, code int, msg string) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	type errObj struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   errObj          `json:"error"`
+	}{"2.0", id, errObj{code, msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// corsHeaders are the CORS answers for browser MCP clients (Arcade's,
+// with the allowed Origin echoed when there is one).
+func corsHeaders(h http.Header, origin string) {
+	if origin != "" {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	} else {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version")
+}
+
+func preflightHeaders(h http.Header, origin string) {
+	corsHeaders(h, origin)
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Mcp-Session-Id, Accept, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name")
+	h.Set("Access-Control-Max-Age", "86400")
+}
+
+// Admit runs every check of the way in. It returns the state to proxy
+// with, or false when it has already answered the request (PRM, preflight,
+// challenge, refusal). r's body is replaced by its buffered copy and the
+// Mcp-Session-Id header by the upstream's id.
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, bool) {
+	if mh, ok := g.prm[r.URL.Path]; ok {
+		mh.ServeHTTP(w, r)
+		return nil, "", false
+	}
+	origins := r.Header.Values("Origin")
+	if !g.origins.AllowOrigin(origins) || !g.origins.AllowHost(r.Host) {
+		jsonrpcError(w, http.StatusForbidden, -32000, "Forbidden: Origin or Host not allowed")
+		return nil, "origin", false
+	}
+	origin := ""
+	if len(origins) == 1 {
+		origin = origins[0]
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		preflightHeaders(w.Header(), origin)
+		w.WriteHeader(http.StatusNoContent)
+		return nil, "", false
+	}
+	corsHeaders(w.Header(), origin)
+	tok, perr := rs.ExtractBearer(r.Header, r.URL.Query())
+	if perr != nil {
+		g.challenger.Write(w, perr)
+		return nil, perr.Reason, false
+	}
+	id, err := g.validator.Validate(r.Context(), tok)
+	if err != nil {
+		g.challenger.Write(w, err)
+		var e *rs.Error
+		if errors.As(err, &e) {
+			return nil, e.Reason, false
+		}
+		return nil, "invalid", false
+	}
+	st := &State{id: id}
+	body, err := g.bufferBody(w, r)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			plain(w, http.StatusRequestEntityTooLarge)
+			return nil, "", false
+		}
+		plain(w, http.StatusBadRequest)
+		return nil, "", false
+	}
+	if r.Method == http.MethodPost {
+		req, err := Inspect(body)
+		if err != nil {
+			if !g.scopes.Empty() {
+				jsonrpcError(w, http.StatusBadRequest, -32700, "Parse error")
+				return nil, "", false
+			}
+			req = nil // not JSON-RPC: let the MCP server answer it
+		}
+		st.req = req
+		if msg := CheckMirroredHeaders(r.Header, req); msg != "" {
+			var id json.RawMessage
+			if req != nil && !req.Batch && len(req.Messages) == 1 {
+				id = req.Messages[0].ID
+			}
+			jsonrpcErrorID(w, id, http.StatusBadRequest, -32020, msg)
+			return nil, "", false
+		}
+		if missing := Missing(g.scopes.Needed(req), id); missing != nil {
+			g.challenger.Write(w, rs.InsufficientScope(missing))
+			return nil, "insufficient_scope", false
+		}
+		if req != nil && len(req.ToolCallIDs) > 0 && g.rewrite {
+			// Rewriting needs plain bytes: the transport then asks for
+			// gzip itself and decodes it.
+			r.Header.Del("Accept-Encoding")
+		}
+	} else if h := r.Header["Mcp-Method"]; len(h) > 0 {
+		jsonrpcError(w, http.StatusBadRequest, -32020, "Mcp-Method header requires a JSON-RPC body")
+		return nil, "", false
+	}
+	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
+		if len(sids) > 1 {
+			jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: more than one Mcp-Session-Id")
+			return nil, "", false
+		}
+		upstreamID, ok := g.binder.Unwrap(id.Issuer, id.Subject, sids[0])
+		if !ok {
+			// As for an unknown session: the client starts a new one.
+			jsonrpcError(w, http.StatusNotFound, -32001, "Session not found")
+			return nil, "session", false
+		}
+		r.Header.Set("Mcp-Session-Id", upstreamID)
+	}
+	return st, "", true
+}
+
+// Writer wraps w for the way out of an admitted request.
+func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
+	return NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
+}
+
+var errTooLarge = errors.New("request body too large")
+
+// bodyReadTimeout bounds how long a client may take to send its body.
+const bodyReadTimeout = 30 * time.Second
+
+// bufferBody reads the whole request body (at most maxBody bytes) before
+// forwarding: a streamed body can hang server→client requests behind Go's
+// reverse proxy (spec.md §3.4).
+func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if r.ContentLength > g.maxBody {
+		return nil, errTooLarge
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	b, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(b)) > g.maxBody {
+		return nil, errTooLarge
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Del("Transfer-Encoding")
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return b, nil
+}
+
+// statusWriter records the status for the access log and keeps
+// http.ResponseController working (Flush for SSE) through Unwrap.
