@@ -62,7 +62,7 @@ type fixture struct {
 
 // newFixture starts two real JWKS servers (issuers) on loopback and a
 // validator trusting both. mod may adjust the config before Normalize.
-func newFixture(t *testing.T, mod func(*rs.Config)) *fixture {
+func newFixture(t testing.TB, mod func(*rs.Config)) *fixture {
 	t.Helper()
 	f := &fixture{clk: &clock{t: t0}, reg: prometheus.NewRegistry()}
 	f.k1 = jwkstest.NewKey(t, "shared-kid", "ES256")
