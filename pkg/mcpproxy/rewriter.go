@@ -126,6 +126,15 @@ func (rw *ResponseWriter) Write(b []byte) (int, error) {
 		if err := rw.drainEvents(false); err != nil {
 			return 0, err
 		}
+		if rw.buf.Len() > maxRewriteBytes {
+			// An event larger than we rewrite: send it on untouched.
+			rw.mode = modePass
+			_, err := rw.w.Write(rw.buf.Bytes())
+			rw.buf.Reset()
+			if err != nil {
+				return 0, err
+			}
+		}
 		return len(b), nil
 	}
 	return rw.w.Write(b)
