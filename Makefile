@@ -8,6 +8,7 @@ GO ?= go
 
 test: tools lint
 	$(GO) test -count=1 ./...
+	$(GO) test -race -short -count=1 ./pkg/... ./internal/sidecar
 	$(MAKE) examples-smoke
 
 # The custom Caddy build lists our module and adapts the shipped example.
