@@ -35,6 +35,7 @@ import (
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/demomcp"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -547,21 +548,7 @@ func TestExampleSidecarsEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			app, err := sidecar.New(cfg, nil, p.srv.Client())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- app.Serve(ctx, ln, nil) }()
-			t.Cleanup(func() {
-				cancel()
-				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					t.Error("sidecar did not stop")
-				}
-			})
+			sidecartest.Serve(t, cfg, nil, p.srv.Client(), ln, nil)
 			host := strings.TrimPrefix(strings.TrimPrefix(cfg.RS.Resource, "https://"), "http://")
 			host = host[:strings.IndexByte(host, '/')]
 			do := func(method, path, token, body string) (*http.Response, string) {

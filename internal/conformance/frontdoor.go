@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/testenv"
 )
 
@@ -74,28 +74,12 @@ shutdown_timeout: %s
 	}
 	logs := &logBuffer{}
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.InfoLevel))
-	app, err := sidecar.New(cfg, logger, nil)
-	if err != nil {
-		_ = ln.Close()
-		t.Fatalf("conformance: sidecar.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln, nil) }()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("conformance: sidecar Serve: %v", err)
-			}
-		case <-time.After(sidecarShutdownTimeout + 10*time.Second):
-			t.Errorf("conformance: sidecar did not stop within %v", sidecarShutdownTimeout+10*time.Second)
-		}
 		if t.Failed() {
 			t.Logf("mcp-sidecar %s log (tail):\n%s", resource, logs.Tail(failureLogBytes))
 		}
 	})
+	app := sidecartest.Serve(t, cfg, logger, nil, ln, nil)
 
 	deadline := time.Now().Add(SidecarReadyTimeout)
 	for !app.Validator().Ready() {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
 )
 
 // upstream is a real loopback HTTP server that records what reached it.
@@ -178,22 +179,7 @@ func serveYAML(t *testing.T, ln, adminLn net.Listener, yaml string) *sidecar.App
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	app, err := sidecar.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("sidecar did not stop")
-		}
-	})
-	return app
+	return sidecartest.Serve(t, cfg, nil, nil, ln, adminLn)
 }
 
 type lockedWriter struct {
