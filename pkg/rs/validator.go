@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -321,7 +322,7 @@ func (v *Validator) validate(ctx context.Context, token string, tr tracer) (*Ide
 	if t, _ := claims["typ"].(string); strings.EqualFold(t, "ID") {
 		return nil, iss, tr.fail("type", ErrNotAccessToken.withCause(errors.New(`claim typ "ID" marks an ID token`)))
 	}
-	tr.pass("type", "access token (header typ "+strconvQuote(typ)+")")
+	tr.pass("type", "access token (header typ "+strconv.Quote(typ)+")")
 	var kid string
 	if raw, ok := tok.Header["kid"]; ok {
 		if kid, ok = raw.(string); !ok {
@@ -394,8 +395,6 @@ func (v *Validator) checkClaims(is *issuer, claims jwt.MapClaims, subFallback st
 	}
 	return id, iss, nil
 }
-
-func strconvQuote(s string) string { return `"` + s + `"` }
 
 // looksLikeJWT reports whether a token has the JWS compact shape; such a
 // token is never sent to an introspection endpoint.
