@@ -513,11 +513,12 @@ func (v *Validator) Explain(ctx context.Context, token string) *Explanation {
 	ex := &Explanation{}
 	if len(token) <= MaxTokenBytes {
 		claims := jwt.MapClaims{}
-		if tok, _, err := v.parser.ParseUnverified(token, claims); err == nil || (tok != nil && tok.Header != nil && len(claims) > 0) {
-			if tok != nil {
-				ex.Header = tok.Header
+		// Whatever decodes is shown, even when the token is refused later.
+		if tok, _, _ := v.parser.ParseUnverified(token, claims); tok != nil && tok.Header != nil {
+			ex.Header = tok.Header
+			if len(claims) > 0 {
+				ex.Claims = claims
 			}
-			ex.Claims = claims
 		}
 	}
 	id, _, err := v.validate(ctx, token, func(check string, ok bool, detail string) {
