@@ -1,7 +1,6 @@
 package sidecar_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -230,30 +229,6 @@ func do(t *testing.T, method, url string, hdr http.Header, body string) (*http.R
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
-}
-
-func TestSSEIsNotBuffered(t *testing.T) {
-	e := start(t, "")
-	req, _ := http.NewRequest("GET", e.base+"/sse", nil)
-	req.Header.Set("Authorization", "Bearer "+e.token(t, 1, nil, nil))
-	begin := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	line, err := br.ReadString('\n')
-	if err != nil || line != "id: 1\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	if d := time.Since(begin); d > 400*time.Millisecond {
-		t.Fatalf("first event took %v: the stream is buffered", d)
-	}
-	rest, _ := io.ReadAll(br)
-	if string(rest) != "data: first\n\nid: 2\ndata: second\n\n" {
-		t.Fatalf("rest = %q", rest)
-	}
 }
 
 func TestAdminReadyzMetricsAndLogs(t *testing.T) {
