@@ -258,6 +258,9 @@ func Cases(t *testing.T, e *Env) []Case {
 		{Name: "notification gets 202", Method: "POST", Path: "/mcp", Header: auth(alice), Body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`, Status: 202, Reaches: true, EmptyBody: true},
 
 		// --- streams ---
+		{Name: "resumed stream (Last-Event-ID): replayed error result loses structuredContent", Method: "GET", Path: "/mcp", Header: auth(alice, "Last-Event-ID", "e1"), Status: 200, Reaches: true,
+			WantBody: "id: e2\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":15,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"boom\"}],\"isError\":true}}\n\n" +
+				"id: e3\ndata: {\"jsonrpc\":\"2.0\",\"id\":16,\"result\":{\"content\":[],\"structuredContent\":{\"ok\":true}}}\n\n"},
 		{Name: "GET stream: Last-Event-ID, id and retry pass, events not buffered", Method: "GET", Path: "/mcp", Header: auth(alice, "Last-Event-ID", "s0"), Status: 200, Reaches: true,
 			WantBody: "id: s1\nretry: 1500\ndata: {\"last_event_id\":\"s0\"}\n\nid: s2\ndata: {\"n\":2}\n\n"},
 	}

@@ -111,6 +111,12 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
+	case r.Method == http.MethodGet && r.URL.Path == "/mcp" && r.Header.Get("Last-Event-ID") == "e1":
+		// Resumption of err_sse's stream: the tools/call result is replayed.
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: e2\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":15,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"boom\"}],\"structuredContent\":{\"error\":\"boom\"},\"isError\":true}}\n\n")
+		fmt.Fprint(w, "id: e3\ndata: {\"jsonrpc\":\"2.0\",\"id\":16,\"result\":{\"content\":[],\"structuredContent\":{\"ok\":true}}}\n\n")
+		return
 	case r.Method == http.MethodGet && r.URL.Path == "/mcp":
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "id: s1\nretry: 1500\ndata: {\"last_event_id\":%q}\n\n", r.Header.Get("Last-Event-ID"))

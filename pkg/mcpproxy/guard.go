@@ -55,6 +55,8 @@ type ctxKey struct{}
 type State struct {
 	id  *rs.Identity
 	req *Request
+	// resumed marks a GET that resumes an SSE stream (Last-Event-ID).
+	resumed bool
 }
 
 // Identity is the validated caller.
@@ -291,6 +293,10 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 		jsonrpcError(w, http.StatusBadRequest, -32020, "Mcp-Method header requires a JSON-RPC body")
 		return nil, "", false
 	}
+	if r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && g.rewrite {
+		st.resumed = true
+		r.Header.Del("Accept-Encoding")
+	}
 	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
 		if len(sids) > 1 {
 			jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: more than one Mcp-Session-Id")
@@ -309,7 +315,11 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 
 // Writer wraps w for the way out of an admitted request.
 func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
-	return NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
+	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
+	if st.resumed {
+		rw.ids = anyResponse
+	}
+	return rw
 }
 
 var errTooLarge = errors.New("request body too large")

@@ -37,7 +37,10 @@ type ResponseWriter struct {
 	id      *rs.Identity
 	binder  *SessionBinder
 	rewrite bool
-	now     func() time.Time
+	// ids says which response ids are tools/call results to rewrite; nil
+	// means this response is never rewritten.
+	ids func(json.RawMessage) bool
+	now func() time.Time
 
 	wrote  bool
 	status int
@@ -49,8 +52,18 @@ type ResponseWriter struct {
 // JSON-RPC POST); binder may be nil (no session binding); rewrite turns
 // the structuredContent rule on.
 func NewResponseWriter(w http.ResponseWriter, req *Request, id *rs.Identity, binder *SessionBinder, rewrite bool) *ResponseWriter {
-	return &ResponseWriter{w: w, req: req, id: id, binder: binder, rewrite: rewrite, now: time.Now}
+	rw := &ResponseWriter{w: w, req: req, id: id, binder: binder, rewrite: rewrite, now: time.Now}
+	if rewrite && req != nil && len(req.ToolCallIDs) > 0 {
+		rw.ids = req.ToolCallIDs.Has
+	}
+	return rw
 }
+
+// anyResponse matches every response id: on a resumed stream (GET with
+// Last-Event-ID) the tools/call requests were sent earlier, and a result
+// with isError can only be a tools/call result (CallToolResult is the only
+// MCP result with isError).
+func anyResponse(json.RawMessage) bool { return true }
 
 // Header returns the header map that will be sent.
 func (rw *ResponseWriter) Header() http.Header { return rw.w.Header() }
@@ -80,7 +93,7 @@ func (rw *ResponseWriter) WriteHeader(code int) {
 		WriteFailure(rw.w, msg, f)
 		return
 	}
-	if code == http.StatusOK && rw.rewrite && rw.req != nil && len(rw.req.ToolCallIDs) > 0 && h.Get("Content-Encoding") == "" {
+	if code == http.StatusOK && rw.ids != nil && h.Get("Content-Encoding") == "" {
 		mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 		switch mt {
 		case "application/json":
@@ -158,7 +171,7 @@ func (rw *ResponseWriter) Finish() {
 	switch rw.mode {
 	case modeJSON:
 		body := rw.buf.Bytes()
-		if out, changed := errormap.RewriteResponse(body, rw.req.ToolCallIDs.Has); changed {
+		if out, changed := errormap.RewriteResponse(body, rw.ids); changed {
 			body = out
 		}
 		rw.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -184,7 +197,7 @@ func (rw *ResponseWriter) drainEvents(eof bool) error {
 				return nil
 			}
 		}
-		ev := rewriteEvent(b[:end], rw.req.ToolCallIDs.Has)
+		ev := rewriteEvent(b[:end], rw.ids)
 		if _, err := rw.w.Write(ev); err != nil {
 			return err
 		}
