@@ -44,65 +44,71 @@ var fixtureTools = []string{
 // simpleText is test_simple_text's result text.
 const simpleText = "This is a simple text response for testing."
 
-// TestInspectorCLIThroughSidecar drives the MCP Inspector CLI 2.12.0
-// through the sidecar (it sends the bearer token itself): tools/list gives
+// TestInspectorCLIThroughFrontDoors drives the MCP Inspector CLI 2.12.0
+// through each front door (it sends the bearer token itself): tools/list gives
 // exactly the fixture's tools, tools/call test_simple_text its text, and
 // without the token the CLI reports that authorization is required.
-func TestInspectorCLIThroughSidecar(t *testing.T) {
+func TestInspectorCLIThroughFrontDoors(t *testing.T) {
 	testenv.RequireTools(t)
-	for _, stateless := range []bool{false, true} {
-		name := map[bool]string{false: "stateful", true: "stateless"}[stateless]
-		t.Run(name, func(t *testing.T) {
-			fixture := StartEverythingServer(t, FixtureOptions{Stateless: stateless})
-			url, token := SidecarFrontDoor(t, fixture.URL)
-			auth := []string{"Authorization: Bearer " + token}
+	for _, fd := range frontDoors {
+		for _, stateless := range []bool{false, true} {
+			name := fd.name + "/" + map[bool]string{false: "stateful", true: "stateless"}[stateless]
+			t.Run(name, func(t *testing.T) { inspectorRun(t, fd.door, stateless) })
+		}
+	}
+}
 
-			list := RunInspector(t, InspectorCall{URL: url, Headers: auth, Method: "tools/list"})
-			t.Logf("tools/list: exit %d in %v", list.ExitCode, list.Duration)
-			requireExit0(t, "tools/list", list)
-			var tl struct {
-				Tools []struct {
-					Name string `json:"name"`
-				} `json:"tools"`
-			}
-			if err := json.Unmarshal([]byte(list.Stdout), &tl); err != nil {
-				t.Fatalf("tools/list output is not JSON: %v\n%s", err, list.Stdout)
-			}
-			var names []string
-			for _, tool := range tl.Tools {
-				names = append(names, tool.Name)
-			}
-			slices.Sort(names)
-			if !slices.Equal(names, fixtureTools) {
-				t.Errorf("tools/list through the sidecar = %q\nwant %q", names, fixtureTools)
-			}
+// inspectorRun lists and calls tools through one front door, then checks
+// that the CLI without a token is asked to authorize.
+func inspectorRun(t *testing.T, door FrontDoor, stateless bool) {
+	fixture := StartEverythingServer(t, FixtureOptions{Stateless: stateless})
+	url, token := door(t, fixture.URL)
+	auth := []string{"Authorization: Bearer " + token}
 
-			call := RunInspector(t, InspectorCall{URL: url, Headers: auth, Method: "tools/call", ToolName: "test_simple_text"})
-			t.Logf("tools/call test_simple_text: exit %d in %v", call.ExitCode, call.Duration)
-			requireExit0(t, "tools/call", call)
-			var cr struct {
-				Content []struct {
-					Type string `json:"type"`
-					Text string `json:"text"`
-				} `json:"content"`
-				IsError bool `json:"isError"`
-			}
-			if err := json.Unmarshal([]byte(call.Stdout), &cr); err != nil {
-				t.Fatalf("tools/call output is not JSON: %v\n%s", err, call.Stdout)
-			}
-			if cr.IsError || len(cr.Content) != 1 || cr.Content[0].Type != "text" || cr.Content[0].Text != simpleText {
-				t.Errorf("tools/call test_simple_text = %s, want one text block %q", call.Stdout, simpleText)
-			}
+	list := RunInspector(t, InspectorCall{URL: url, Headers: auth, Method: "tools/list"})
+	t.Logf("tools/list: exit %d in %v", list.ExitCode, list.Duration)
+	requireExit0(t, "tools/list", list)
+	var tl struct {
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal([]byte(list.Stdout), &tl); err != nil {
+		t.Fatalf("tools/list output is not JSON: %v\n%s", err, list.Stdout)
+	}
+	var names []string
+	for _, tool := range tl.Tools {
+		names = append(names, tool.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, fixtureTools) {
+		t.Errorf("tools/list through the sidecar = %q\nwant %q", names, fixtureTools)
+	}
 
-			anon := RunInspector(t, InspectorCall{URL: url, Method: "tools/list"})
-			t.Logf("tools/list without token: exit %d in %v; stdout %q; stderr %q", anon.ExitCode, anon.Duration, anon.Stdout, anon.Stderr)
-			if anon.TimedOut || anon.ExitCode == 0 {
-				t.Errorf("tools/list without a token: exit %d, timed out %t; want a non-zero exit", anon.ExitCode, anon.TimedOut)
-			}
-			if code := authErrorCode(anon.Stdout + "\n" + anon.Stderr); code != "auth_required" {
-				t.Errorf("tools/list without a token: error code %q, want auth_required\nstdout: %s\nstderr: %s", code, anon.Stdout, anon.Stderr)
-			}
-		})
+	call := RunInspector(t, InspectorCall{URL: url, Headers: auth, Method: "tools/call", ToolName: "test_simple_text"})
+	t.Logf("tools/call test_simple_text: exit %d in %v", call.ExitCode, call.Duration)
+	requireExit0(t, "tools/call", call)
+	var cr struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+		IsError bool `json:"isError"`
+	}
+	if err := json.Unmarshal([]byte(call.Stdout), &cr); err != nil {
+		t.Fatalf("tools/call output is not JSON: %v\n%s", err, call.Stdout)
+	}
+	if cr.IsError || len(cr.Content) != 1 || cr.Content[0].Type != "text" || cr.Content[0].Text != simpleText {
+		t.Errorf("tools/call test_simple_text = %s, want one text block %q", call.Stdout, simpleText)
+	}
+
+	anon := RunInspector(t, InspectorCall{URL: url, Method: "tools/list"})
+	t.Logf("tools/list without token: exit %d in %v; stdout %q; stderr %q", anon.ExitCode, anon.Duration, anon.Stdout, anon.Stderr)
+	if anon.TimedOut || anon.ExitCode == 0 {
+		t.Errorf("tools/list without a token: exit %d, timed out %t; want a non-zero exit", anon.ExitCode, anon.TimedOut)
+	}
+	if code := authErrorCode(anon.Stdout + "\n" + anon.Stderr); code != "auth_required" {
+		t.Errorf("tools/list without a token: error code %q, want auth_required\nstdout: %s\nstderr: %s", code, anon.Stdout, anon.Stderr)
 	}
 }
 
