@@ -150,6 +150,9 @@ func TestSSEEventSplitting(t *testing.T) {
 		// Multi-line data joined, rewritten into one data line.
 		{"data: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{\"isError\":true,\"structuredContent\":1}}\n\n",
 			"data: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{\"isError\":true}}\n\n"},
+		// Lone-CR line endings (allowed by the SSE grammar) are split too.
+		{"id: 1\rdata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"structuredContent\":{},\"isError\":true}}\r\r",
+			"id: 1\rdata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"isError\":true}}\r\r"},
 		// Comments and priming events pass byte for byte.
 		{": keep-alive\n\n", ": keep-alive\n\n"},
 		{"id: 0\ndata: \n\n", "id: 0\ndata: \n\n"},

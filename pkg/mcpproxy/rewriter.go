@@ -207,27 +207,67 @@ func (rw *ResponseWriter) drainEvents(eof bool) error {
 }
 
 // eventEnd returns the index just past the blank line that ends the first
-// event in b, or -1.
+// event in b, or -1. Lines end in CRLF, LF or a lone CR (the SSE grammar);
+// a CR at the very end of a non-empty line may still be followed by LF, so
+// it waits. Bytes are never changed by where events are cut.
 func eventEnd(b []byte) int {
 	lineStart := 0
 	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
+		c := b[i]
+		if c != '\n' && c != '\r' {
 			continue
 		}
-		line := b[lineStart:i]
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return i + 1
+		end := i + 1
+		if c == '\r' {
+			if i+1 == len(b) {
+				if i == lineStart {
+					return end // the event is complete; a LF may follow as its own blank line
+				}
+				return -1
+			}
+			if b[i+1] == '\n' {
+				end++
+			}
 		}
-		lineStart = i + 1
+		if i == lineStart {
+			return end
+		}
+		lineStart = end
+		i = end - 1
 	}
 	return -1
+}
+
+// splitLines splits an event into lines, each keeping its terminator.
+func splitLines(ev []byte) [][]byte {
+	var out [][]byte
+	start := 0
+	for i := 0; i < len(ev); i++ {
+		switch ev[i] {
+		case '\n':
+			out = append(out, ev[start:i+1])
+			start = i + 1
+		case '\r':
+			end := i + 1
+			if end < len(ev) && ev[end] == '\n' {
+				end++
+			}
+			out = append(out, ev[start:end])
+			start = end
+			i = end - 1
+		}
+	}
+	if start < len(ev) {
+		out = append(out, ev[start:])
+	}
+	return out
 }
 
 // rewriteEvent applies the structuredContent rule to an event's data; an
 // event it does not change is returned byte for byte.
 func rewriteEvent(ev []byte, ids func(json.RawMessage) bool) []byte {
 	var data [][]byte
-	lines := bytes.SplitAfter(ev, []byte("\n"))
+	lines := splitLines(ev)
 	for _, l := range lines {
 		t := bytes.TrimRight(l, "\r\n")
 		if v, ok := bytes.CutPrefix(t, []byte("data:")); ok {
