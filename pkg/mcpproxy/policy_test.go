@@ -1,6 +1,7 @@
 package mcpproxy
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,4 +175,26 @@ func TestSSEEventSplitting(t *testing.T) {
 			t.Errorf("event %q\n got %q\nwant %q", c.in, got, c.want)
 		}
 	}
+}
+
+// FuzzSSEPassThrough: whatever the upstream streams, chunked anyhow, a
+// stream with no matching tools/call result comes out byte for byte.
+func FuzzSSEPassThrough(f *testing.F) {
+	f.Add([]byte("id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"isError\":true,\"structuredContent\":{}}}\n\n"), uint8(3))
+	f.Add([]byte("data: x\r\rdata: y\r\n\r\n: c\n\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		ids, _ := Inspect([]byte(`{"jsonrpc":"2.0","id":"never-matches","method":"tools/call","params":{"name":"t"}}`))
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Content-Type", "text/event-stream")
+		rw := NewResponseWriter(rec, ids, nil, nil, true)
+		rw.WriteHeader(200)
+		n := int(chunk%16) + 1
+		for i := 0; i < len(in); i += n {
+			_, _ = rw.Write(in[i:min(i+n, len(in))])
+		}
+		rw.Finish()
+		if !bytes.Equal(rec.Body.Bytes(), in) {
+			t.Fatalf("changed:\n in %q\nout %q", in, rec.Body.Bytes())
+		}
+	})
 }
