@@ -73,7 +73,8 @@ func TestPlaceholdersAndAccessLog(t *testing.T) {
 	addr := behaviour.FreeAddr(t)
 	resource := "http://" + addr + "/mcp"
 	logFile := filepath.Join(t.TempDir(), "access.log")
-	cfg := globals(t, "") + strings.Replace(site(addr, resource, as.Issuer, as.JWKSURL(), up.URL, "", "log {\n\t\toutput file "+logFile+"\n\t}"),
+	t.Setenv("ACCESS_LOG_TEST_SECRET", "s3cr3t-value-xyz")
+	cfg := globals(t, "") + strings.Replace(site(addr, resource, as.Issuer, as.JWKSURL(), up.URL, "secret_headers {\n\t\t\tX-Api-Key {env.ACCESS_LOG_TEST_SECRET}\n\t\t}", "log {\n\t\toutput file "+logFile+"\n\t}"),
 		"reverse_proxy "+up.URL, "reverse_proxy "+up.URL+" {\n\t\theader_up X-User {http.auth.user.id}\n\t\theader_up X-Iss {http.auth.user.iss}\n\t\theader_up X-Scope {http.auth.user.scope}\n\t\theader_up X-Client {http.auth.user.client_id}\n\t}", 1)
 	loadCaddy(t, cfg)
 	resp, _ := get(t, resource, token(t, k, as.Issuer, resource))
@@ -93,6 +94,12 @@ func TestPlaceholdersAndAccessLog(t *testing.T) {
 	}
 	if bytes.Contains(b, []byte(k.Sign(t, jwt.MapClaims{}, nil)[:20])) || bytes.Contains(b, []byte("Bearer ")) {
 		t.Errorf("access log contains a token")
+	}
+	if bytes.Contains(b, []byte("s3cr3t-value-xyz")) {
+		t.Errorf("access log contains a secret header value:\n%s", b)
+	}
+	if seen.Header.Get("X-Api-Key") != "s3cr3t-value-xyz" {
+		t.Errorf("upstream X-Api-Key = %q", seen.Header.Get("X-Api-Key"))
 	}
 }
 
