@@ -36,13 +36,15 @@ const (
 // Settings is the one configuration both front doors are given. Render it
 // with SidecarYAML or the Caddy module's equivalent.
 type Settings struct {
-	Listen     string // 127.0.0.1:port
-	Resource   string // http://127.0.0.1:port/mcp
-	Upstream   string // http://127.0.0.1:port
-	Issuer1    string // jwks_uri configured
-	JWKS1      string
-	Issuer2    string // discovery, advertise_url, require_at_jwt_typ, ES256+RS256 only
-	SecretFile string // holds Tenant
+	Listen string // 127.0.0.1:port
+	// AdminListen is the sidecar's admin address ("" means off).
+	AdminListen string
+	Resource    string // http://127.0.0.1:port/mcp
+	Upstream    string // http://127.0.0.1:port
+	Issuer1     string // jwks_uri configured
+	JWKS1       string
+	Issuer2     string // discovery, advertise_url, require_at_jwt_typ, ES256+RS256 only
+	SecretFile  string // holds Tenant
 	// StripOff turns strip_error_structured_content off.
 	StripOff bool
 }
@@ -53,8 +55,12 @@ func (s Settings) SidecarYAML() string {
 	if s.StripOff {
 		strip = "strip_error_structured_content: false\n"
 	}
+	admin := s.AdminListen
+	if admin == "" {
+		admin = "off"
+	}
 	return fmt.Sprintf(`listen: %s
-admin_listen: "off"
+admin_listen: %q
 upstream: %s
 resource: %s
 resource_name: Test MCP
@@ -85,7 +91,7 @@ required_scopes:
     admin_tool: [mcp:write, mcp:admin]
 session_key:
   env: %s
-%s`, s.Listen, s.Upstream, s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, EnvAPIKey, s.SecretFile, EnvSessionKey, strip)
+%s`, s.Listen, admin, s.Upstream, s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, EnvAPIKey, s.SecretFile, EnvSessionKey, strip)
 }
 
 // FrontDoor starts a front door serving s until the test ends.

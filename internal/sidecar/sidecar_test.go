@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/behaviour"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
@@ -94,9 +95,10 @@ type env struct {
 	done                  chan error
 }
 
-// start runs the sidecar for real (Serve on loopback listeners) from a YAML
-// config; extra is appended to the YAML.
-func start(t *testing.T, extra string) *env {
+// start runs the sidecar for real (Serve on loopback listeners) with the
+// behaviour table's configuration plus an admin listener, logging into
+// e.logs.
+func start(t *testing.T) *env {
 	t.Helper()
 	e := &env{logs: &bytes.Buffer{}}
 	e.k1 = jwkstest.NewKey(t, "shared", "ES256")
@@ -116,36 +118,15 @@ func start(t *testing.T, extra string) *env {
 	e.admin = "http://" + adminLn.Addr().String()
 	e.resource = e.base + "/mcp"
 	secretFile := filepath.Join(t.TempDir(), "tenant")
-	if err := os.WriteFile(secretFile, []byte("acme\n"), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte(behaviour.Tenant+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TEST_API_KEY", "key-123")
-	yml := fmt.Sprintf(`
-listen: %s
-admin_listen: %s
-upstream: %s
-resource: %s
-resource_name: Test MCP
-scopes_supported: [mcp:read, mcp:write]
-challenge_scopes: [mcp:read]
-authorization_servers:
-  - issuer: %s
-    jwks_uri: %s
-  - issuer: %s
-    advertise_url: https://login.example.com
-    require_at_jwt_typ: true
-identity_headers:
-  claims:
-    X-MCP-Client-Id: client_id
-    X-MCP-Email: email
-secret_headers:
-  - header: X-Api-Key
-    env: TEST_API_KEY
-  - header: X-Tenant
-    file: %s
-shutdown_timeout: 5s
-max_body_bytes: 1024
-%s`, ln.Addr(), adminLn.Addr(), e.up.url, e.resource, e.as1.Issuer, e.as1.JWKSURL(), e.as2.Issuer, secretFile, extra)
+	t.Setenv(behaviour.EnvAPIKey, behaviour.APIKey)
+	t.Setenv(behaviour.EnvSessionKey, behaviour.SessionKey)
+	yml := behaviour.Settings{
+		Listen: ln.Addr().String(), AdminListen: adminLn.Addr().String(), Resource: e.resource, Upstream: e.up.url,
+		Issuer1: e.as1.Issuer, JWKS1: e.as1.JWKSURL(), Issuer2: e.as2.Issuer, SecretFile: secretFile,
+	}.SidecarYAML()
 	cfg, err := sidecar.Parse([]byte(yml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -232,7 +213,7 @@ func do(t *testing.T, method, url string, hdr http.Header, body string) (*http.R
 }
 
 func TestAdminReadyzMetricsAndLogs(t *testing.T) {
-	e := start(t, "")
+	e := start(t)
 	tok := e.token(t, 1, nil, nil)
 	// issuer 2 has no jwks_uri: discovery. Both become ready.
 	deadline := time.Now().Add(5 * time.Second)
@@ -314,7 +295,7 @@ func TestReadyzWhileAuthorizationServerIsDown(t *testing.T) {
 }
 
 func TestGracefulShutdownDrainsInFlight(t *testing.T) {
-	e := start(t, "")
+	e := start(t)
 	tok := e.token(t, 1, nil, nil)
 	type result struct {
 		status int
