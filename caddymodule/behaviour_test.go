@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -18,16 +20,23 @@ import (
 // caddyfileFor renders the shared behaviour Settings as a Caddyfile: the
 // same configuration the sidecar gets as YAML, subdirective for key.
 func caddyfileFor(t *testing.T, s behaviour.Settings) string {
-	strip := ""
+	var extra []string
 	if s.StripOff {
-		strip = "strip_error_structured_content off"
+		extra = append(extra, "strip_error_structured_content off")
+	}
+	if s.BodyReadTimeout > 0 {
+		extra = append(extra, fmt.Sprintf("body_read_timeout %s", s.BodyReadTimeout))
+	}
+	strip, global := strings.Join(extra, "\n\t\t"), ""
+	if s.ReadHeaderTimeout > 0 {
+		global = fmt.Sprintf("\n\tservers {\n\t\ttimeouts {\n\t\t\tread_header %s\n\t\t}\n\t}", s.ReadHeaderTimeout)
 	}
 	return fmt.Sprintf(`{
 	admin off
 	persist_config off
 	auto_https off
 	storage file_system %s
-	grace_period 1ns
+	grace_period 1ns%s
 }
 http://%s {
 	bind 127.0.0.1
@@ -67,9 +76,12 @@ http://%s {
 		session_key env %s
 		%s
 	}
-	reverse_proxy %s
+	# Secrets are added by the mcp_auth transport, after Caddy logs the request.
+	reverse_proxy %s {
+		transport mcp_auth
+	}
 }
-`, t.TempDir(), ":"+portOf(s.Listen), s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, behaviour.EnvAPIKey, s.SecretFile, behaviour.EnvSessionKey, strip, s.Upstream)
+`, t.TempDir(), global, ":"+portOf(s.Listen), s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, behaviour.EnvAPIKey, s.SecretFile, behaviour.EnvSessionKey, strip, s.Upstream)
 }
 
 func portOf(addr string) string {
@@ -107,7 +119,16 @@ func TestUpstreamDown(t *testing.T) {
 	behaviour.UpstreamDown(t, e)
 }
 
+func TestSlowClients(t *testing.T) {
+	e := behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) {
+		s.ReadHeaderTimeout, s.BodyReadTimeout = 500*time.Millisecond, 500*time.Millisecond
+	})
+	behaviour.SlowClients(t, e)
+}
+
 func TestStripSwitchOff(t *testing.T) {
 	e := behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.StripOff = true })
 	behaviour.StripOff(t, e)
 }
+
+func TestForbiddenToolNeverRuns(t *testing.T) { behaviour.ForbiddenToolNeverRuns(t, caddyFrontDoor) }

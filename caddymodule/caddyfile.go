@@ -63,6 +63,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			X-Tenant file /run/secrets/tenant
 //		}
 //		max_body_bytes 4194304
+//		body_read_timeout 30s
 //		allowed_origins https://app.example.com
 //		required_scopes {
 //			methods {
@@ -78,6 +79,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // (authorization_servers is accepted as a synonym of
 // authorization_server.) Errors name the subdirective and the line.
+// secret_headers are sent by reverse_proxy's `transport mcp_auth` (see
+// Transport), which the site must use.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	lines := map[string]int{}
 	d.Next() // directive name
@@ -167,6 +170,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Policy.MaxBodyBytes = int64(n)
+		case "body_read_timeout":
+			if err := durArg(d, &h.Policy.BodyReadTimeout); err != nil {
+				return err
+			}
 		case "allowed_origins":
 			h.Policy.AllowedOrigins = append(h.Policy.AllowedOrigins, d.RemainingArgs()...)
 		case "required_scopes":
@@ -220,6 +227,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("strip_error_structured_content: %v", err)
 			}
 			h.Policy.StripErrorStructuredContent = &b
+		case "read_header_timeout":
+			return d.Errf("read_header_timeout is a sidecar setting; in Caddy, set the global option servers { timeouts { read_header <duration> } } (Caddy's default is 1m)")
 		case "preserve_host", "upstream", "listen", "admin_listen", "log_level", "shutdown_timeout":
 			return d.Errf("%s is a sidecar setting; in Caddy, reverse_proxy and the global options do this", key)
 		default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -26,24 +27,35 @@ func init() {
 var (
 	keySets = caddy.NewUsagePool()
 	caches  = caddy.NewUsagePool()
+	// sessionKeys holds the per-process session-binding key used when
+	// session_key is unset: a new config takes it before the old one lets
+	// go, so open sessions survive config loads.
+	sessionKeys = caddy.NewUsagePool()
 )
+
+// sessionKeyPoolKey is the one entry of sessionKeys.
+const sessionKeyPoolKey = "process"
+
+type sessionKeyDestructor struct{ key []byte }
+
+func (sessionKeyDestructor) Destruct() error { return nil }
 
 // Handler is the http.handlers.mcp_auth module: the MCP auth front door
 // as Caddy middleware. It validates the bearer token, publishes the
 // Protected Resource Metadata, enforces the Origin and scope policy, binds
-// sessions, sets the identity and secret headers and the
-// {http.auth.user.*} placeholders, and rewrites the response on its way
-// back from reverse_proxy. It shares pkg/rs and pkg/mcpproxy with the
-// mcp-sidecar.
+// sessions, sets the identity headers and the {http.auth.user.*}
+// placeholders, hands the secret headers to reverse_proxy's mcp_auth
+// transport (Transport), and rewrites the response on its way back from
+// reverse_proxy. It shares pkg/rs and pkg/mcpproxy with the mcp-sidecar.
 type Handler struct {
 	// ResourceServer is the resource-server configuration (the sidecar's
 	// resource, resource_name, scopes_supported, challenge_scopes,
 	// authorization_servers, validation_cache_size).
 	ResourceServer rs.Config `json:"resource_server"`
 	// Policy is the proxying policy (the sidecar's identity_headers,
-	// secret_headers, max_body_bytes, allowed_origins, required_scopes,
-	// session_key, strip_error_structured_content). Upstream is unused:
-	// reverse_proxy proxies.
+	// secret_headers, max_body_bytes, body_read_timeout, allowed_origins,
+	// required_scopes, session_key, strip_error_structured_content).
+	// Upstream is unused: reverse_proxy proxies.
 	Policy mcpproxy.Config `json:"policy"`
 
 	logger    *zap.Logger
@@ -51,6 +63,10 @@ type Handler struct {
 	validator *rs.Validator
 	poolKeys  []string
 	cacheKey  string
+	// holdsSessionKey: this instance took the process session key.
+	holdsSessionKey bool
+	// secretsMissed: the "secret_headers not sent" error was logged.
+	secretsMissed *atomic.Bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -101,6 +117,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.normalize(); err != nil {
 		return fmt.Errorf("mcp_auth: %w", err)
 	}
+	h.secretsMissed = new(atomic.Bool)
+	if len(h.Policy.SecretHeaders) > 0 {
+		if err := checkSecretsTransport(ctx); err != nil {
+			return fmt.Errorf("mcp_auth: %w", err)
+		}
+	}
 	metrics, err := rs.NewMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("mcp_auth: metrics: %w", err)
@@ -143,7 +165,19 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("mcp_auth: %w", err)
 	}
-	h.guard, err = mcpproxy.NewGuard(&h.ResourceServer, &h.Policy, h.validator, inj, mcpproxy.Options{Logger: h.logger})
+	var processKey []byte
+	if h.Policy.SessionKey == nil {
+		v, _, err := sessionKeys.LoadOrNew(sessionKeyPoolKey, func() (caddy.Destructor, error) {
+			k, err := mcpproxy.NewProcessSessionKey()
+			return sessionKeyDestructor{k}, err
+		})
+		if err != nil {
+			return fmt.Errorf("mcp_auth: %w", err)
+		}
+		h.holdsSessionKey = true
+		processKey = v.(sessionKeyDestructor).key
+	}
+	h.guard, err = mcpproxy.NewGuard(&h.ResourceServer, &h.Policy, h.validator, inj, mcpproxy.Options{Logger: h.logger, ProcessSessionKey: processKey})
 	if err != nil {
 		return fmt.Errorf("mcp_auth: %w", err)
 	}
@@ -170,6 +204,10 @@ func (h *Handler) Cleanup() error {
 		_, _ = caches.Delete(h.cacheKey)
 		h.cacheKey = ""
 	}
+	if h.holdsSessionKey {
+		_, _ = sessionKeys.Delete(sessionKeyPoolKey)
+		h.holdsSessionKey = false
+	}
 	return nil
 }
 
@@ -191,12 +229,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		repl.Set("http.auth.user.scope", strings.Join(id.Scopes, " "))
 		repl.Set("http.auth.user.client_id", id.ClientID)
 	}
-	h.guard.Inject(r.Header, st)
+	// Identity headers only: reverse_proxy logs the upstream request's
+	// headers. The secret headers ride in the context to the mcp_auth
+	// transport, which adds them to its own copy of that request.
+	h.guard.InjectIdentity(r.Header, st)
+	secrets := h.guard.Secrets()
+	r = r.WithContext(mcpproxy.WithSecrets(r.Context(), secrets))
 	rw := h.guard.Writer(w, st)
 	// Embedding Caddy's wrapper keeps Flush working through Unwrap, so
 	// SSE events are not held back.
 	ww := &caddyhttp.ResponseWriterWrapper{ResponseWriter: rw}
 	err := next.ServeHTTP(ww, r)
+	if secrets != nil && !secrets.Delivered() && repl != nil {
+		h.noteSecretsNotSent(repl)
+	}
 	if err != nil && !rw.Wrote() {
 		var he caddyhttp.HandlerError
 		if errors.As(err, &he) && he.StatusCode >= 500 && r.Context().Err() == nil {
@@ -210,6 +256,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	rw.Finish()
 	return err
+}
+
+// noteSecretsNotSent logs, once per handler, that reverse_proxy reached an
+// upstream without the mcp_auth transport, so the secret headers were not
+// sent (a configuration checkSecretsTransport could not see).
+func (h *Handler) noteSecretsNotSent(repl *caddy.Replacer) {
+	if _, proxied := repl.Get("http.reverse_proxy.upstream.address"); !proxied {
+		return // nothing was proxied (respond, file_server, ...)
+	}
+	if h.secretsMissed.CompareAndSwap(false, true) {
+		h.logger.Error("secret_headers were not sent: reverse_proxy reached the upstream without `transport mcp_auth`; "+
+			"add `transport mcp_auth` to that reverse_proxy (it takes the same subdirectives as `transport http`)",
+			zap.Strings("headers", h.secretHeaderNames()))
+	}
+}
+
+func (h *Handler) secretHeaderNames() []string {
+	names := make([]string, len(h.Policy.SecretHeaders))
+	for i, s := range h.Policy.SecretHeaders {
+		names[i] = s.Header
+	}
+	return names
 }
 
 // Interface guards.

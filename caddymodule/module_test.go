@@ -75,7 +75,7 @@ func TestPlaceholdersAndAccessLog(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	t.Setenv("ACCESS_LOG_TEST_SECRET", "s3cr3t-value-xyz")
 	cfg := globals(t, "") + strings.Replace(site(addr, resource, as.Issuer, as.JWKSURL(), up.URL, "secret_headers {\n\t\t\tX-Api-Key {env.ACCESS_LOG_TEST_SECRET}\n\t\t}", "log {\n\t\toutput file "+logFile+"\n\t}"),
-		"reverse_proxy "+up.URL, "reverse_proxy "+up.URL+" {\n\t\theader_up X-User {http.auth.user.id}\n\t\theader_up X-Iss {http.auth.user.iss}\n\t\theader_up X-Scope {http.auth.user.scope}\n\t\theader_up X-Client {http.auth.user.client_id}\n\t}", 1)
+		"reverse_proxy "+up.URL, "reverse_proxy "+up.URL+" {\n\t\ttransport mcp_auth\n\t\theader_up X-User {http.auth.user.id}\n\t\theader_up X-Iss {http.auth.user.iss}\n\t\theader_up X-Scope {http.auth.user.scope}\n\t\theader_up X-Client {http.auth.user.client_id}\n\t}", 1)
 	loadCaddy(t, cfg)
 	resp, _ := get(t, resource, token(t, k, as.Issuer, resource))
 	if resp.StatusCode != 200 {
@@ -209,6 +209,9 @@ func TestCaddyfileErrorsNameSubdirectiveAndLine(t *testing.T) {
 		{"unknown subdirective", "algorithms RS256", "algorithm RS256", `authorization_server: unknown subdirective "algorithm", at Caddyfile:5`},
 		{"unknown top-level", "resource https", "resourc https", `unknown subdirective "resourc"`},
 		{"bad leeway", "algorithms RS256", "leeway 30", `leeway: invalid duration "30"`},
+		{"bad body_read_timeout", "resource https://mcp.example.com/mcp", "resource https://mcp.example.com/mcp\n\t\tbody_read_timeout 30", `body_read_timeout: invalid duration "30"`},
+		{"negative body_read_timeout", "resource https://mcp.example.com/mcp", "resource https://mcp.example.com/mcp\n\t\tbody_read_timeout -1s", "mcp_auth body_read_timeout (body_read_timeout): must be positive, at Caddyfile:4"},
+		{"read_header_timeout is Caddy's", "resource https://mcp.example.com/mcp", "resource https://mcp.example.com/mcp\n\t\tread_header_timeout 10s", "read_header_timeout is a sidecar setting; in Caddy, set the global option servers { timeouts { read_header <duration> } }"},
 		{"sidecar-only key", "resource https://mcp.example.com/mcp", "resource https://mcp.example.com/mcp\n\t\tupstream http://x", "upstream is a sidecar setting"},
 		{"bad scope", "resource https://mcp.example.com/mcp", "resource https://mcp.example.com/mcp\n\t\tscopes_supported ok caf\u00e9", "mcp_auth scopes_supported (scopes_supported[1]): invalid scope token \"caf\u00e9\""},
 		{"bad origin", "resource https://mcp.example.com/mcp", "resource https://mcp.example.com/mcp\n\t\tallowed_origins https://a.example/x", "mcp_auth allowed_origins (allowed_origins[0]): \"https://a.example/x\" must be an origin like https://app.example.com, at Caddyfile:4"},

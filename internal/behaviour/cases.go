@@ -56,7 +56,6 @@ func Cases(t *testing.T, e *Env) []Case {
 	}
 	ch := func(rest string) string { return `Bearer resource_metadata="` + md + `"` + rest }
 	prm := fmt.Sprintf(`{"resource":"%s","authorization_servers":["%s","https://login.example.com"],"bearer_methods_supported":["header"],"scopes_supported":["mcp:read","mcp:write"],"resource_name":"Test MCP"}`, e.Resource, e.Issuer1)
-	unauth := map[string]string{"Content-Type": "text/plain; charset=utf-8"}
 	expired := e.Token(t, 1, func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, nil)
 	wrongAud := e.Token(t, 1, func(c jwt.MapClaims) { c["aud"] = "https://other.example/mcp" }, nil)
 	crossKid := e.K2.Sign(t, jwt.MapClaims{"iss": e.Issuer1, "sub": "x", "aud": e.Resource, "exp": time.Now().Add(time.Hour).Unix()}, nil)
@@ -93,7 +92,7 @@ func Cases(t *testing.T, e *Env) []Case {
 			Headers: map[string]string{"WWW-Authenticate": ch(`, error="invalid_request", error_description="Malformed Authorization header", scope="mcp:read"`)}, WantBody: "Bad Request"},
 		{Name: "token in query string", Method: "POST", Path: "/mcp?access_token=" + alice, Body: "{}", Status: 400,
 			Headers: map[string]string{"WWW-Authenticate": ch(`, error="invalid_request", error_description="Access tokens are not accepted in the query string", scope="mcp:read"`)}, WantBody: "Bad Request"},
-		{Name: "OPTIONS that is no preflight needs a token", Method: "OPTIONS", Path: "/mcp", Status: 401, Headers: unauth, WantBody: "Unauthorized"},
+		{Name: "OPTIONS that is no preflight is not an MCP method", Method: "OPTIONS", Path: "/mcp", Status: 405, Headers: map[string]string{"Allow": "GET, POST, DELETE, OPTIONS"}, WantBody: "Method Not Allowed"},
 
 		// --- metadata and preflight ---
 		{Name: "PRM at the resource path", Method: "GET", Path: "/.well-known/oauth-protected-resource/mcp", Status: 200,
@@ -270,7 +269,7 @@ func Cases(t *testing.T, e *Env) []Case {
 // need their own request timing (streaming, cancellation, upstream down).
 func Run(t *testing.T, fd FrontDoor) {
 	e := NewEnv(t, fd, nil)
-	for _, c := range Cases(t, e) {
+	for _, c := range append(append(Cases(t, e), AttackCases(t, e)...), UpstreamReplyCases(t, e)...) {
 		t.Run(c.Name, func(t *testing.T) {
 			before := e.Up.Count()
 			resp, body := e.Do(t, c.Method, c.Path, c.Header, c.Body)

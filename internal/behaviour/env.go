@@ -47,17 +47,27 @@ type Settings struct {
 	SecretFile  string // holds Tenant
 	// StripOff turns strip_error_structured_content off.
 	StripOff bool
+	// ReadHeaderTimeout and BodyReadTimeout, when set, are the front
+	// door's read_header_timeout (Caddy: the global servers timeouts
+	// read_header) and body_read_timeout.
+	ReadHeaderTimeout, BodyReadTimeout time.Duration
 }
 
 // SidecarYAML renders the settings as an mcp-sidecar config.
 func (s Settings) SidecarYAML() string {
-	strip := ""
+	extra := ""
 	if s.StripOff {
-		strip = "strip_error_structured_content: false\n"
+		extra = "strip_error_structured_content: false\n"
 	}
 	admin := s.AdminListen
 	if admin == "" {
 		admin = "off"
+	}
+	if s.ReadHeaderTimeout > 0 {
+		extra += fmt.Sprintf("read_header_timeout: %s\n", s.ReadHeaderTimeout)
+	}
+	if s.BodyReadTimeout > 0 {
+		extra += fmt.Sprintf("body_read_timeout: %s\n", s.BodyReadTimeout)
 	}
 	return fmt.Sprintf(`listen: %s
 admin_listen: %q
@@ -91,7 +101,7 @@ required_scopes:
     admin_tool: [mcp:write, mcp:admin]
 session_key:
   env: %s
-%s`, s.Listen, admin, s.Upstream, s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, EnvAPIKey, s.SecretFile, EnvSessionKey, strip)
+%s`, s.Listen, admin, s.Upstream, s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, EnvAPIKey, s.SecretFile, EnvSessionKey, extra)
 }
 
 // FrontDoor starts a front door serving s until the test ends.

@@ -32,7 +32,9 @@ type Seen struct {
 //
 // initialize sets Mcp-Session-Id up-session-1; a message without id gets
 // 202. GET /mcp streams SSE (echoing Last-Event-ID); DELETE /mcp answers
-// 204 for up-session-1 and 404 otherwise; /status/405 answers 405.
+// 204 for up-session-1 and 404 otherwise; /status/405 answers 405. Any
+// request with ?reply=<status> gets that status as a failing server sends
+// it (see reply).
 type Upstream struct {
 	URL  string
 	mu   sync.Mutex
@@ -106,6 +108,10 @@ type rpc struct {
 func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	idx := u.record(Seen{Method: r.Method, Path: r.URL.Path, Host: r.Host, Header: r.Header.Clone(), Body: string(b)})
+	if code := r.URL.Query().Get("reply"); code != "" {
+		reply(w, r, code)
+		return
+	}
 	switch {
 	case r.URL.Path == "/status/405":
 		w.Header().Set("Allow", "GET, POST")

@@ -40,6 +40,9 @@ type App struct {
 	serving   bool
 	cur       atomic.Pointer[generation]
 	admin     http.Handler
+	// sessionKey binds sessions when session_key is unset: drawn once
+	// per process, so a reload keeps open sessions.
+	sessionKey []byte
 }
 
 // generation is one configuration's wiring.
@@ -71,6 +74,9 @@ func New(cfg *Config, log *zap.Logger, client *http.Client) (*App, error) {
 	a := &App{log: log, client: client, reg: prometheus.NewRegistry(), keySets: map[string]*rs.KeySet{}}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
+	if a.sessionKey, err = mcpproxy.NewProcessSessionKey(); err != nil {
+		return nil, err
+	}
 	if a.metrics, err = rs.NewMetrics(a.reg); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -117,7 +123,7 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("validator: %w", err)
 	}
-	h, err := mcpproxy.New(&cfg.RS, &cfg.Proxy, v, cfg.Injector, mcpproxy.Options{Logger: a.log.Named("proxy"), Registerer: a.reg})
+	h, err := mcpproxy.New(&cfg.RS, &cfg.Proxy, v, cfg.Injector, mcpproxy.Options{Logger: a.log.Named("proxy"), Registerer: a.reg, ProcessSessionKey: a.sessionKey})
 	if err != nil {
 		return nil, nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -135,6 +141,11 @@ func (a *App) Reload(cfg *Config) error {
 		a.log.Warn("listen addresses changed: restart the sidecar to apply them; keeping the current ones",
 			zap.String("listen", old.cfg.Listen), zap.String("admin_listen", old.cfg.AdminListen))
 		cfg.Listen, cfg.AdminListen = old.cfg.Listen, old.cfg.AdminListen
+	}
+	if cfg.ReadHeaderTimeout != old.cfg.ReadHeaderTimeout {
+		a.log.Warn("read_header_timeout changed: restart the sidecar to apply it; keeping the current one",
+			zap.Duration("read_header_timeout", time.Duration(old.cfg.ReadHeaderTimeout)))
+		cfg.ReadHeaderTimeout = old.cfg.ReadHeaderTimeout
 	}
 	before := make(map[string]*rs.KeySet, len(a.keySets))
 	for k, ks := range a.keySets {
@@ -252,18 +263,26 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	a.startKeys()
 	defer a.stopKeys()
 	cfg := a.Config()
+	rht := time.Duration(cfg.ReadHeaderTimeout)
+	if rht <= 0 {
+		rht = DefaultReadHeaderTimeout
+	}
 	srv := &http.Server{
-		Handler:           a,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: a,
+		// A client that never finishes its headers is cut off. The body
+		// has its own deadline (body_read_timeout, set by the guard and
+		// cleared once the body is in), so no ReadTimeout: a deadline
+		// for the whole request must not reach long-lived SSE streams.
+		// No WriteTimeout either, for the same reason.
+		ReadHeaderTimeout: rht,
 		IdleTimeout:       120 * time.Second,
-		// No WriteTimeout: SSE streams are long-lived.
-		ErrorLog: zap.NewStdLog(a.log.Named("http")),
+		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if adminLn != nil {
-		adm := &http.Server{Handler: a.admin, ReadHeaderTimeout: 10 * time.Second}
+		adm := &http.Server{Handler: a.admin, ReadHeaderTimeout: rht}
 		servers = append(servers, adm)
 		go func() { errc <- adm.Serve(adminLn) }()
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/behaviour"
 )
@@ -25,6 +26,13 @@ func TestBehaviourTable(t *testing.T) { behaviour.Run(t, sidecarFrontDoor) }
 func TestUpstreamDown(t *testing.T) {
 	e := behaviour.NewEnv(t, sidecarFrontDoor, func(s *behaviour.Settings) { s.Upstream = "http://" + behaviour.FreeAddr(t) })
 	behaviour.UpstreamDown(t, e)
+}
+
+func TestSlowClients(t *testing.T) {
+	e := behaviour.NewEnv(t, sidecarFrontDoor, func(s *behaviour.Settings) {
+		s.ReadHeaderTimeout, s.BodyReadTimeout = 500*time.Millisecond, 500*time.Millisecond
+	})
+	behaviour.SlowClients(t, e)
 }
 
 func TestStripSwitchOff(t *testing.T) {
@@ -63,3 +71,5 @@ func TestSessionAcrossReplicas(t *testing.T) {
 		t.Fatalf("other caller on replica B = %d %q", resp.StatusCode, body)
 	}
 }
+
+func TestForbiddenToolNeverRuns(t *testing.T) { behaviour.ForbiddenToolNeverRuns(t, sidecarFrontDoor) }

@@ -27,6 +27,9 @@ const (
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultAdminListen     = "127.0.0.1:9091"
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultReadHeaderTimeout bounds how long a client may take to send
+	// a request's headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
 )
 
 // Config is the sidecar's YAML configuration. The resource-server and
@@ -42,6 +45,11 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM (default 30s).
 	ShutdownTimeout rs.Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers, on both listeners (default 10s; the connection is
+	// then closed). The body has body_read_timeout; there is deliberately
+	// no whole-request read timeout, which would end SSE streams.
+	ReadHeaderTimeout rs.Duration `yaml:"read_header_timeout"`
 
 	// RS is the resource-server configuration (resource, issuers, ...).
 	RS rs.Config `yaml:",inline"`
@@ -118,6 +126,11 @@ func (c *Config) Normalize(getenv func(string) string, readFile func(string) ([]
 		c.ShutdownTimeout = rs.Duration(DefaultShutdownTimeout)
 	} else if c.ShutdownTimeout < 0 {
 		errs = append(errs, &rs.FieldError{Field: "shutdown_timeout", Msg: "must not be negative"})
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = rs.Duration(DefaultReadHeaderTimeout)
+	} else if c.ReadHeaderTimeout < 0 {
+		errs = append(errs, &rs.FieldError{Field: "read_header_timeout", Msg: "must be positive"})
 	}
 	if c.RS.Resource == "" {
 		errs = append(errs, &rs.FieldError{Field: "resource", Msg: "'canonical_url' required (parameter or " + EnvArcadeCanonicalURL + " environment variable)"})

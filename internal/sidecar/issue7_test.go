@@ -136,7 +136,7 @@ func TestHotReload(t *testing.T) {
 		return k.Sign(t, jwt.MapClaims{"iss": iss, "sub": "alice", "aud": resource, "exp": time.Now().Add(time.Hour).Unix()}, nil)
 	}
 	post := func(token string) int {
-		resp, _ := do(t, "POST", resource, http.Header{"Authorization": {"Bearer " + token}}, "{}")
+		resp, _ := do(t, "POST", resource, http.Header{"Authorization": {"Bearer " + token}}, pingBody)
 		return resp.StatusCode
 	}
 	if s := post(tok(k1, as1.Issuer)); s != 200 {
@@ -228,11 +228,11 @@ authorization_servers:
 	if strings.Count(tok, ".") == 2 {
 		t.Fatalf("expected an opaque token, got a JWT")
 	}
-	resp, _ := do(t, "POST", resource, http.Header{"Authorization": {"Bearer " + tok}}, "{}")
+	resp, _ := do(t, "POST", resource, http.Header{"Authorization": {"Bearer " + tok}}, pingBody)
 	if resp.StatusCode != 200 || up.last(t).header.Get("X-Mcp-Subject") != "svc" {
 		t.Fatalf("opaque token: %d, subject %q", resp.StatusCode, up.last(t).header.Get("X-Mcp-Subject"))
 	}
-	resp, _ = do(t, "POST", resource, http.Header{"Authorization": {"Bearer not-a-real-token"}}, "{}")
+	resp, _ = do(t, "POST", resource, http.Header{"Authorization": {"Bearer not-a-real-token"}}, pingBody)
 	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error_description="Token is not active"`) {
 		t.Fatalf("unknown opaque token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}

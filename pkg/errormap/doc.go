@@ -23,6 +23,12 @@
 // _meta.arcade block; JSONRPCError renders a -32603 error with the same block
 // as error.data; JSONRPCResult wraps a result.
 //
+// When there is no JSON-RPC request to answer (a GET stream, a DELETE, a POST
+// of only notifications or responses), GatewayStatus is the front door's own
+// HTTP status for a Failure (502, or 429, 503, 504), and RetryAfterSeconds
+// the Retry-After it may carry, read from the upstream's header, never
+// copied from it.
+//
 // # The structuredContent rule
 //
 // StripStructuredContentOnError and RewriteResponse delete structuredContent

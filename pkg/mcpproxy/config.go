@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
 // DefaultMaxBodyBytes caps a request body the proxy buffers (4 MiB).
 const DefaultMaxBodyBytes = 4 << 20
+
+// DefaultBodyReadTimeout is how long a client has to send a request body.
+const DefaultBodyReadTimeout = 30 * time.Second
 
 // Config is the proxying part of the front door's configuration.
 type Config struct {
@@ -21,6 +25,10 @@ type Config struct {
 	SecretHeaders []SecretHeader `yaml:"secret_headers" json:"secret_headers,omitempty"`
 	// MaxBodyBytes caps buffered request bodies (default 4 MiB → 413).
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// BodyReadTimeout bounds how long a client may take to send the whole
+	// request body once its headers are in (default 30s → 408 and the
+	// connection closed).
+	BodyReadTimeout rs.Duration `yaml:"body_read_timeout" json:"body_read_timeout,omitempty"`
 	// PreserveHost keeps the client's Host header (default true); false
 	// sends the upstream's host instead.
 	PreserveHost *bool `yaml:"preserve_host" json:"preserve_host,omitempty"`
@@ -67,6 +75,11 @@ func (c *Config) NormalizeGuard() error {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	} else if c.MaxBodyBytes < 0 {
 		errs = append(errs, &rs.FieldError{Field: "max_body_bytes", Msg: "must be positive"})
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = rs.Duration(DefaultBodyReadTimeout)
+	} else if c.BodyReadTimeout < 0 {
+		errs = append(errs, &rs.FieldError{Field: "body_read_timeout", Msg: "must be positive"})
 	}
 	if c.PreserveHost == nil {
 		t := true

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -26,6 +27,11 @@ type Options struct {
 	// Transport reaches the upstream (default: a tuned clone of
 	// http.DefaultTransport).
 	Transport http.RoundTripper
+	// ProcessSessionKey binds sessions when session_key is not configured.
+	// Front doors draw it once per process (NewProcessSessionKey) and keep
+	// it across reloads, so open sessions survive them; nil draws a key
+	// for this Guard alone.
+	ProcessSessionKey []byte
 	// Getenv and ReadFile resolve the session key (os functions when nil).
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
@@ -46,6 +52,7 @@ type Guard struct {
 	binder     *SessionBinder
 	rewrite    bool
 	maxBody    int64
+	bodyRead   time.Duration // body_read_timeout
 	log        *zap.Logger
 }
 type ctxKey struct{}
@@ -57,6 +64,8 @@ type State struct {
 	req *Request
 	// resumed marks a GET that resumes an SSE stream (Last-Event-ID).
 	resumed bool
+	// path is the request's, for the ResponseWriter's log.
+	path string
 }
 
 // Identity is the validated caller.
@@ -91,10 +100,14 @@ func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Optio
 		scopes:     pc.RequiredScopes,
 		rewrite:    pc.StripErrorStructuredContent == nil || *pc.StripErrorStructuredContent,
 		maxBody:    pc.MaxBodyBytes,
+		bodyRead:   time.Duration(pc.BodyReadTimeout),
 		log:        o.Logger,
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
+	}
+	if g.bodyRead <= 0 {
+		g.bodyRead = DefaultBodyReadTimeout
 	}
 	for _, p := range rs.MetadataPaths(rc.Resource) {
 		g.prm[p] = mh
@@ -109,10 +122,9 @@ func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Optio
 		if len(key) < 16 {
 			return nil, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"}
 		}
-	} else {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("session key: %w", err)
+	} else if key = o.ProcessSessionKey; len(key) == 0 {
+		if key, err = NewProcessSessionKey(); err != nil {
+			return nil, err
 		}
 	}
 	if g.binder, err = NewSessionBinder(key); err != nil {
@@ -121,9 +133,20 @@ func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Optio
 	return g, nil
 }
 
+// NewProcessSessionKey draws a random session-binding key for a process
+// whose configuration sets no session_key.
+func NewProcessSessionKey() ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("session key: %w", err)
+	}
+	return key, nil
+}
+
 // UpstreamFailure answers a transport failure reaching the MCP server: an
-// agent-safe MCP answer for a single JSON-RPC request (a tool error result
-// for tools/call, a JSON-RPC error otherwise), else 502 (504 on timeout).
+// agent-safe MCP answer for each JSON-RPC request (a tool error result for
+// tools/call, a JSON-RPC error otherwise; a JSON array for a batch), else
+// 502 (504 on timeout).
 // The cause is logged, never sent. w may be the request's ResponseWriter.
 func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *State, err error) {
 	g.log.Warn("upstream request failed", zap.String("path", r.URL.Path), zap.Error(err))
@@ -139,16 +162,12 @@ func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *Stat
 		w = rw.w
 	}
 	if st != nil {
-		if msg, ok := st.req.Single(); ok {
-			WriteFailure(w, msg, f)
+		if body, ok := failureAnswer(st.req, f); ok {
+			writeFailureBody(w, body)
 			return
 		}
 	}
-	status := http.StatusBadGateway
-	if f.Kind == errormap.KindNetworkTimeout {
-		status = http.StatusGatewayTimeout
-	}
-	plain(w, status)
+	plain(w, errormap.GatewayStatus(f))
 }
 
 // Inject sets the identity and secret headers on h (after stripping the
@@ -217,9 +236,16 @@ func preflightHeaders(h http.Header, origin string) {
 // Admit runs every check of the way in. It returns the state to proxy
 // with, or false when it has already answered the request (PRM, preflight,
 // challenge, refusal). r's body is replaced by its buffered copy and the
-// Mcp-Session-Id header by the upstream's id.
-func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, bool) {
+// Mcp-Session-Id header by the upstream's id. A refusal never waits for a
+// body it did not read (abandonUnreadBody).
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ string, admitted bool) {
+	defer func() {
+		if !admitted {
+			g.abandonUnreadBody(w, r) // a refusal never waits for the rest of the body
+		}
+	}()
 	if mh, ok := g.prm[r.URL.Path]; ok {
+		g.abandonUnreadBody(w, r) // before the answer: it may be flushed early
 		mh.ServeHTTP(w, r)
 		return nil, "", false
 	}
@@ -237,6 +263,13 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 		w.WriteHeader(http.StatusNoContent)
 		return nil, "", false
 	}
+	if !transportMethod(r.Method) {
+		// PUT, PATCH, HEAD, a plain OPTIONS, custom tokens: not MCP, and
+		// never forwarded, whatever the body says.
+		w.Header().Set("Allow", allowedMethods)
+		plain(w, http.StatusMethodNotAllowed)
+		return nil, "method", false
+	}
 	corsHeaders(w.Header(), origin)
 	tok, perr := rs.ExtractBearer(r.Header, r.URL.Query())
 	if perr != nil {
@@ -252,24 +285,27 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 		}
 		return nil, "invalid", false
 	}
-	st := &State{id: id}
+	st := &State{id: id, path: r.URL.Path}
 	body, err := g.bufferBody(w, r)
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			plain(w, http.StatusRequestEntityTooLarge)
-			return nil, "", false
-		}
-		plain(w, http.StatusBadRequest)
+		plain(w, bodyErrorStatus(err))
 		return nil, "", false
 	}
 	if r.Method == http.MethodPost {
+		if reason := unreadableBody(r.Header); reason != "" {
+			// Forwarding bytes the guard cannot read would let the MCP
+			// server see a request the policy never saw.
+			plain(w, http.StatusUnsupportedMediaType)
+			return nil, reason, false
+		}
 		req, err := Inspect(body)
 		if err != nil {
-			if !g.scopes.Empty() {
-				jsonrpcError(w, http.StatusBadRequest, -32700, "Parse error")
-				return nil, "", false
+			var be *BodyError
+			if !errors.As(err, &be) {
+				be = &BodyError{Code: -32700, Msg: "Parse error"}
 			}
-			req = nil // not JSON-RPC: let the MCP server answer it
+			jsonrpcErrorID(w, be.ID, http.StatusBadRequest, be.Code, be.Msg)
+			return nil, "bad_request", false
 		}
 		st.req = req
 		if msg := CheckMirroredHeaders(r.Header, req); msg != "" {
@@ -291,7 +327,12 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 		}
 	} else if h := r.Header["Mcp-Method"]; len(h) > 0 {
 		jsonrpcError(w, http.StatusBadRequest, -32020, "Mcp-Method header requires a JSON-RPC body")
-		return nil, "", false
+		return nil, "bad_request", false
+	} else if len(body) > 0 {
+		// GET and DELETE carry no message: a body here is read by nobody
+		// the policy knows of.
+		jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: "+r.Method+" takes no body")
+		return nil, "bad_request", false
 	}
 	if r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && g.rewrite {
 		st.resumed = true
@@ -316,6 +357,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (*State, string, b
 // Writer wraps w for the way out of an admitted request.
 func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
 	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
+	rw.log, rw.path = g.log, st.path
 	if st.resumed {
 		rw.ids = anyResponse
 	}
@@ -324,31 +366,64 @@ func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
 
 var errTooLarge = errors.New("request body too large")
 
-// bodyReadTimeout bounds how long a client may take to send its body.
-const bodyReadTimeout = 30 * time.Second
+// bufferedBody is a request body bufferBody read whole: nothing of it is
+// left on the connection.
+type bufferedBody struct{ *bytes.Reader }
+
+func (bufferedBody) Close() error { return nil }
+
+// errBodyTimeout is a body not sent within body_read_timeout.
+var errBodyTimeout = errors.New("request body not received in time")
+
+// bodyErrorStatus is the answer to a body bufferBody could not read: 413
+// too large, 408 too slow, 400 otherwise (broken chunking, client gone).
+func bodyErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
+}
 
 // bufferBody reads the whole request body (at most maxBody bytes) before
 // forwarding: a streamed body can hang server→client requests behind Go's
-// reverse proxy (spec.md §3.4).
+// reverse proxy (spec.md §3.4). The client has bodyRead to send it. On
+// any error the rest of the body is abandoned (abandonUnreadBody): the
+// answer carries Connection: close and nothing waits for the client again;
+// the read deadline is cleared only after a complete read, since an
+// admitted request (an SSE stream) must not inherit it.
 func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
 	if r.ContentLength > g.maxBody {
+		g.abandonUnreadBody(w, r)
 		return nil, errTooLarge
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	_ = rc.SetReadDeadline(time.Now().Add(g.bodyRead))
 	b, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = r.Body.Close()
+	if err == nil && int64(len(b)) > g.maxBody {
+		err = errTooLarge
+	}
 	if err != nil {
+		g.abandonUnreadBody(w, r)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", errBodyTimeout, err)
+		}
+		if errors.Is(err, errTooLarge) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("read body: %w", err)
 	}
-	if int64(len(b)) > g.maxBody {
-		return nil, errTooLarge
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = r.Body.Close()
+	r.Body = http.NoBody
+	if len(b) > 0 {
+		r.Body = bufferedBody{bytes.NewReader(b)}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
 	r.ContentLength = int64(len(b))
 	r.Header.Del("Transfer-Encoding")
 	r.TransferEncoding = nil

@@ -152,13 +152,54 @@ func NewInjector(ih IdentityHeaders, secrets []SecretHeader, getenv func(string)
 // SubjectHeader returns the canonical subject header name.
 func (in *Injector) SubjectHeader() string { return in.subject }
 
-// Strip removes Authorization and every copy of a managed header, in any
-// case and with "_" for "-".
+// ownedHeaders are the headers the front door owns besides the
+// configured identity and secret headers: the client's credentials never
+// pass, and the session id the upstream sees is the one the guard
+// unwrapped (sent as canonical "Mcp-Session-Id").
+var ownedHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "mcp-session-id": true,
+	// Forwarding headers: the sidecar sets its own X-Forwarded-*; Caddy's
+	// reverse_proxy sets them unless trusted_proxies says otherwise.
+	"forwarded": true, "x-real-ip": true,
+	"x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-proto": true,
+}
+
+// keptCanonical are owned headers whose canonical spelling is decided
+// elsewhere and kept by Strip: the guard sets Mcp-Session-Id; the
+// sidecar's proxy replaces X-Forwarded-*, and Caddy's reverse_proxy
+// trusts them only from its trusted_proxies. Other spellings
+// (X_Forwarded_For, Mcp_Session_Id) never pass.
+var keptCanonical = map[string]bool{
+	"Mcp-Session-Id": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+}
+
+// Strip removes Authorization and every client copy of a header the front
+// door owns (identity, secret, Authorization, Mcp-Session-Id, Forwarded),
+// in any case and with "_" for "-", keeping only the canonical
+// spellings in keptCanonical. It also drops the names of owned headers
+// from Connection, so a client cannot make a proxy remove an injected
+// header as hop-by-hop ("Connection: X-MCP-Subject").
 func (in *Injector) Strip(h http.Header) {
-	h.Del("Authorization")
 	for k := range h {
-		if in.strip[normName(k)] {
+		n := normName(k)
+		if (in.strip[n] || ownedHeaders[n]) && !keptCanonical[k] {
 			delete(h, k)
+		}
+	}
+	if conn, ok := h["Connection"]; ok {
+		var keep []string
+		for _, v := range conn {
+			for _, f := range strings.Split(v, ",") {
+				f = strings.TrimSpace(f)
+				if n := normName(f); f != "" && !in.strip[n] && !ownedHeaders[n] {
+					keep = append(keep, f)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(h, "Connection")
+		} else {
+			h["Connection"] = []string{strings.Join(keep, ", ")}
 		}
 	}
 }
@@ -166,18 +207,9 @@ func (in *Injector) Strip(h http.Header) {
 // Apply strips (see Strip) and then sets the identity and secret headers
 // for id. A claim the token does not carry sets no header.
 func (in *Injector) Apply(h http.Header, id *rs.Identity) {
-	in.Strip(h)
+	in.applyIdentity(h, id)
 	for _, s := range in.secrets {
 		h[s.header] = []string{s.value}
-	}
-	if id == nil {
-		return
-	}
-	h[in.subject] = []string{EncodeHeaderValue(id.Subject)}
-	for _, c := range in.claims {
-		if v, ok := ClaimHeaderValue(id.Claims[c.claim]); ok {
-			h[c.header] = []string{v}
-		}
 	}
 }
 

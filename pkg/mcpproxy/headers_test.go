@@ -142,3 +142,37 @@ func TestInjectorConfigErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+// TestStripOwnsEverySpelling: every client spelling of a header the front
+// door owns is gone before forwarding, and Connection cannot nominate one.
+func TestStripOwnsEverySpelling(t *testing.T) {
+	in, err := mcpproxy.NewInjector(mcpproxy.IdentityHeaders{}, []mcpproxy.SecretHeader{{Header: "X-Api-Key", Value: "k"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		in   http.Header
+		want http.Header
+	}{
+		{"session id spellings", http.Header{"Mcp-Session-Id": {"bound"}, "Mcp_session_id": {"raw-of-bob"}, "MCP_SESSION_ID": {"x"}}, http.Header{"Mcp-Session-Id": {"bound"}}},
+		{"authorization spellings", http.Header{"Authorization": {"Bearer t"}, "Authorization_": {"x"}, "AUTHORIZATION": {"y"}, "Proxy-Authorization": {"z"}, "Proxy_Authorization": {"z"}}, http.Header{"Authorization_": {"x"}}},
+		{"identity and secret spellings", http.Header{"X_mcp_subject": {"admin"}, "X-Mcp-Subject": {"admin"}, "X_API_KEY": {"mine"}}, http.Header{}},
+		{"forwarding headers", http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "X_forwarded_for": {"1.2.3.4"}, "X-Forwarded-For": {"5.6.7.8"}}, http.Header{"X-Forwarded-For": {"5.6.7.8"}}},
+		{"Connection nominating owned headers", http.Header{"Connection": {"X-MCP-Subject, keep-alive", "x_api_key, Mcp-Session-Id, Authorization, X-Other"}}, http.Header{"Connection": {"keep-alive, X-Other"}}},
+		{"Connection with only owned names", http.Header{"Connection": {"X-Api-Key"}}, http.Header{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := c.in.Clone()
+			in.Strip(h)
+			if len(h) != len(c.want) {
+				t.Fatalf("after Strip: %v, want %v", h, c.want)
+			}
+			for k, v := range c.want {
+				if strings.Join(h[k], "|") != strings.Join(v, "|") {
+					t.Fatalf("after Strip: %v, want %v", h, c.want)
+				}
+			}
+		})
+	}
+}

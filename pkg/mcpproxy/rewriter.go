@@ -3,10 +3,15 @@ package mcpproxy
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
@@ -27,10 +32,12 @@ const (
 
 // ResponseWriter sits between the proxy and the client. It wraps the
 // upstream's Mcp-Session-Id for the caller, deletes structuredContent from
-// tools/call error results (JSON and SSE, event by event), and replaces an
-// upstream failure answer (401/403/429/5xx) to a JSON-RPC request with an
-// agent-safe MCP answer. Everything else passes byte for byte. It keeps
-// http.ResponseController working through Unwrap.
+// tools/call error results (JSON and SSE, event by event), drops the
+// upstream's WWW-Authenticate from every response (it would send MCP
+// clients to the upstream's authorization server instead of ours), and
+// replaces every upstream failure answer (401/403/429/5xx), whatever its
+// body, with an agent-safe answer (see mapFailure). Everything else passes
+// byte for byte. It keeps http.ResponseController working through Unwrap.
 type ResponseWriter struct {
 	w       http.ResponseWriter
 	req     *Request
@@ -41,6 +48,19 @@ type ResponseWriter struct {
 	// means this response is never rewritten.
 	ids func(json.RawMessage) bool
 	now func() time.Time
+	// log receives one warning per replaced upstream failure (status and
+	// path only: never header values or bodies); path is the request's.
+	log  *zap.Logger
+	path string
+	// own are the front door's own response headers (CORS, server-level
+	// headers) as they were before the upstream answered: a replaced
+	// answer is built on them, never on the failing response's headers.
+	own http.Header
+	// sink is what Header returns once the answer was replaced, so that
+	// the proxy's later header writes (trailers) go nowhere.
+	sink http.Header
+	// informational: a 1xx went out; the proxy may have cleared own.
+	informational bool
 
 	wrote  bool
 	status int
@@ -52,7 +72,8 @@ type ResponseWriter struct {
 // JSON-RPC POST); binder may be nil (no session binding); rewrite turns
 // the structuredContent rule on.
 func NewResponseWriter(w http.ResponseWriter, req *Request, id *rs.Identity, binder *SessionBinder, rewrite bool) *ResponseWriter {
-	rw := &ResponseWriter{w: w, req: req, id: id, binder: binder, rewrite: rewrite, now: time.Now}
+	rw := &ResponseWriter{w: w, req: req, id: id, binder: binder, rewrite: rewrite, now: time.Now,
+		log: zap.NewNop(), own: w.Header().Clone()}
 	if rewrite && req != nil && len(req.ToolCallIDs) > 0 {
 		rw.ids = req.ToolCallIDs.Has
 	}
@@ -65,8 +86,17 @@ func NewResponseWriter(w http.ResponseWriter, req *Request, id *rs.Identity, bin
 // MCP result with isError).
 func anyResponse(json.RawMessage) bool { return true }
 
-// Header returns the header map that will be sent.
-func (rw *ResponseWriter) Header() http.Header { return rw.w.Header() }
+// Header returns the header map that will be sent (a throwaway one once
+// the upstream's answer was replaced).
+func (rw *ResponseWriter) Header() http.Header {
+	if rw.mode == modeMapped {
+		if rw.sink == nil {
+			rw.sink = http.Header{}
+		}
+		return rw.sink
+	}
+	return rw.w.Header()
+}
 
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (rw *ResponseWriter) Unwrap() http.ResponseWriter { return rw.w }
@@ -79,19 +109,37 @@ func (rw *ResponseWriter) WriteHeader(code int) {
 	if rw.wrote {
 		return
 	}
+	h := rw.w.Header()
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		// Informational (103 Early Hints): passed on; the final status
+		// follows.
+		delHeader(h, "Www-Authenticate")
+		rw.informational = true
+		rw.w.WriteHeader(code)
+		return
+	}
 	rw.wrote = true
 	rw.status = code
-	h := rw.w.Header()
+	if rw.informational {
+		// httputil.ReverseProxy clears the whole header map after a 1xx.
+		for k, v := range rw.own {
+			if _, ok := h[k]; !ok {
+				h[k] = slices.Clone(v)
+			}
+		}
+	}
+	challenged := delHeader(h, "Www-Authenticate")
 	if rw.binder != nil && rw.id != nil {
 		if sid := h.Get("Mcp-Session-Id"); sid != "" {
 			h.Set("Mcp-Session-Id", rw.binder.Wrap(rw.id.Issuer, rw.id.Subject, sid))
 		}
 	}
-	if msg, ok := rw.req.Single(); ok && mapsStatus(code) {
-		f := errormap.FromStatus(code, h, rw.now())
-		rw.mode = modeMapped
-		WriteFailure(rw.w, msg, f)
+	if mapsStatus(code) {
+		rw.mapFailure(code, h)
 		return
+	}
+	if challenged {
+		rw.log.Debug("dropped the upstream's WWW-Authenticate", zap.Int("status", code), zap.String("path", rw.path))
 	}
 	if code == http.StatusOK && rw.ids != nil && h.Get("Content-Encoding") == "" {
 		mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
@@ -112,6 +160,133 @@ func (rw *ResponseWriter) WriteHeader(code int) {
 // 405 pass through).
 func mapsStatus(code int) bool {
 	return code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusTooManyRequests || code >= 500
+}
+
+// mapFailure replaces an upstream failure answer (see mapsStatus); the
+// decision rests on the status alone, never on the upstream's body, which
+// is discarded unread. h is the failing response's header map, with the
+// session id already wrapped. The client gets, by request shape:
+//
+//   - one JSON-RPC request: 200 with the agent-safe answer for its id (a
+//     tools/call a CallToolResult with isError and _meta.arcade, any other
+//     method a JSON-RPC error, see failureMessage);
+//   - a batch with requests: 200 with a JSON array of one such answer per
+//     request, in order (notifications and responses get none);
+//   - anything else (a POST of only notifications or responses, a body
+//     that is not JSON-RPC, GET, DELETE): the front door's own plain-text
+//     status, errormap.GatewayStatus: 502 for 401, 403 and 5xx, 429 for a
+//     rate limit, 503 and 504 kept; a 429 or 503 keeps a valid Retry-After
+//     (as whole delay-seconds).
+//
+// Headers: the front door's own (CORS, server-level) and the wrapped
+// Mcp-Session-Id; none of the failing response's others (WWW-Authenticate,
+// Set-Cookie, Server, rate-limit and debug headers, trailers).
+func (rw *ResponseWriter) mapFailure(code int, h http.Header) {
+	now := rw.now()
+	f := errormap.FromStatus(code, h, now)
+	status := errormap.GatewayStatus(f)
+	retryAfter := ""
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		if s, ok := errormap.RetryAfterSeconds(h, now); ok {
+			retryAfter = strconv.FormatInt(s, 10)
+		}
+	}
+	sid := h.Values("Mcp-Session-Id")
+	clear(h)
+	for k, v := range rw.own {
+		h[k] = slices.Clone(v)
+	}
+	if len(sid) > 0 {
+		h["Mcp-Session-Id"] = sid
+	}
+	rw.mode = modeMapped
+	body, answered := failureAnswer(rw.req, f)
+	if answered {
+		writeFailureJSON(rw.w, body)
+		status = http.StatusOK
+	} else {
+		writeGatewayStatus(rw.w, status, retryAfter)
+	}
+	msg := "upstream failure replaced by an agent-safe answer"
+	if code == http.StatusUnauthorized || code == http.StatusForbidden {
+		msg = "upstream refused the front door's request (check the secret headers it sends); replaced by an agent-safe answer"
+	}
+	rw.log.Warn(msg, zap.Int("status", code), zap.String("path", rw.path),
+		zap.Int("client_status", status), zap.String("error_kind", string(f.Kind)))
+}
+
+// failureAnswer renders f as the answer to every JSON-RPC request of req:
+// one message for a single request, a JSON array for a batch. ok is false
+// when there is no request to answer.
+func failureAnswer(req *Request, f errormap.Failure) (body []byte, ok bool) {
+	if msg, ok := req.Single(); ok {
+		return failureMessage(msg, f), true
+	}
+	if req == nil || !req.Batch {
+		return nil, false
+	}
+	for _, m := range req.Messages {
+		if !m.IsRequest() {
+			continue
+		}
+		if body == nil {
+			body = append(body, '[')
+		} else {
+			body = append(body, ',')
+		}
+		body = append(body, failureMessage(m, f)...)
+	}
+	if body == nil {
+		return nil, false
+	}
+	return append(body, ']'), true
+}
+
+// failureMessage: a tools/call gets a result with isError true and
+// _meta.arcade; any other request a JSON-RPC error with the same data.
+func failureMessage(msg Message, f errormap.Failure) []byte {
+	if msg.Method == "tools/call" {
+		return errormap.JSONRPCResult(msg.ID, errormap.ToolErrorResult(f))
+	}
+	return errormap.JSONRPCError(msg.ID, f)
+}
+
+// writeFailureJSON sends an agent-safe JSON answer with status 200.
+func writeFailureJSON(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// writeGatewayStatus sends the front door's own plain-text status.
+func writeGatewayStatus(w http.ResponseWriter, status int, retryAfter string) {
+	body := http.StatusText(status)
+	h := w.Header()
+	if retryAfter != "" {
+		h.Set("Retry-After", retryAfter)
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// delHeader deletes every spelling of name (canonical or not, plain or as
+// a trailer) and reports whether there was one.
+func delHeader(h http.Header, name string) bool {
+	found := false
+	for k := range h {
+		if strings.EqualFold(k, name) || strings.EqualFold(strings.TrimPrefix(k, http.TrailerPrefix), name) {
+			delete(h, k)
+			found = true
+		}
+	}
+	return found
 }
 
 func (rw *ResponseWriter) Write(b []byte) (int, error) {
@@ -168,6 +343,10 @@ func (rw *ResponseWriter) Flush() {
 // Finish completes a buffered JSON rewrite or a trailing partial SSE
 // event. Call it once the proxy has returned.
 func (rw *ResponseWriter) Finish() {
+	if rw.mode != modeMapped {
+		// A trailer the proxy set after the header went out.
+		delHeader(rw.w.Header(), "Www-Authenticate")
+	}
 	switch rw.mode {
 	case modeJSON:
 		body := rw.buf.Bytes()
@@ -307,26 +486,21 @@ func rewriteEvent(ev []byte, ids func(json.RawMessage) bool) []byte {
 // WriteFailure answers a JSON-RPC request with an agent-safe MCP answer
 // instead of a bare HTTP error: a tools/call gets a result with isError
 // true and _meta.arcade; any other request a JSON-RPC error with the same
-// data. The upstream's own headers (which may carry internal detail) are
-// dropped.
+// data. Headers other than CORS and Mcp-Session-Id are dropped.
 func WriteFailure(w http.ResponseWriter, msg Message, f errormap.Failure) {
-	var body []byte
-	if msg.Method == "tools/call" {
-		body = errormap.JSONRPCResult(msg.ID, errormap.ToolErrorResult(f))
-	} else {
-		body = errormap.JSONRPCError(msg.ID, f)
-	}
+	writeFailureBody(w, failureMessage(msg, f))
+}
+
+// writeFailureBody is writeFailureJSON after dropping every header but
+// CORS and Mcp-Session-Id.
+func writeFailureBody(w http.ResponseWriter, body []byte) {
 	h := w.Header()
 	for k := range h {
 		if !keepOnFailure[k] {
 			delete(h, k)
 		}
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeFailureJSON(w, body)
 }
 
 var keepOnFailure = map[string]bool{
