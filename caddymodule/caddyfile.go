@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -92,30 +93,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		lines[key] = d.Line()
 		switch key {
 		case "resource":
-			if err := oneArg(d, &h.ResourceServer.Resource); err != nil {
+			if err := oneArg(d, &h.Config.Resource); err != nil {
 				return err
 			}
 		case "resource_name":
-			if err := oneArg(d, &h.ResourceServer.ResourceName); err != nil {
+			if err := oneArg(d, &h.Config.ResourceName); err != nil {
 				return err
 			}
 		case "scopes_supported":
-			h.ResourceServer.ScopesSupported = append(h.ResourceServer.ScopesSupported, d.RemainingArgs()...)
+			h.Config.ScopesSupported = append(h.Config.ScopesSupported, d.RemainingArgs()...)
 		case "challenge_scopes":
-			h.ResourceServer.ChallengeScopes = append(h.ResourceServer.ChallengeScopes, d.RemainingArgs()...)
+			h.Config.ChallengeScopes = append(h.Config.ChallengeScopes, d.RemainingArgs()...)
 		case "validation_cache_size":
-			if err := intArg(d, &h.ResourceServer.ValidationCacheSize); err != nil {
+			if err := intArg(d, &h.Config.ValidationCacheSize); err != nil {
 				return err
 			}
 		case "authorization_server", "authorization_servers":
-			idx := len(h.ResourceServer.AuthorizationServers)
+			idx := len(h.Config.AuthorizationServers)
 			p := fmt.Sprintf("authorization_servers[%d]", idx)
 			lines[p] = d.Line()
 			as, err := parseAS(d, p, lines)
 			if err != nil {
 				return err
 			}
-			h.ResourceServer.AuthorizationServers = append(h.ResourceServer.AuthorizationServers, as)
+			h.Config.AuthorizationServers = append(h.Config.AuthorizationServers, as)
 		case "identity_headers":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -235,49 +236,57 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unknown subdirective %q", key)
 		}
 	}
-	// Semantic checks now, so `caddy adapt` reports them with a line. The
-	// copy keeps defaults out of the adapted JSON.
-	cp := *h
-	cp.ResourceServer.AuthorizationServers = append([]rs.AuthorizationServer(nil), h.ResourceServer.AuthorizationServers...)
-	for i := range cp.ResourceServer.AuthorizationServers {
-		as := &cp.ResourceServer.AuthorizationServers[i]
-		as.Algorithms = append([]string(nil), as.Algorithms...)
-		as.Audiences = append([]string(nil), as.Audiences...)
-	}
-	cp.ResourceServer.ScopesSupported = append([]string(nil), h.ResourceServer.ScopesSupported...)
-	cp.ResourceServer.ChallengeScopes = append([]string(nil), h.ResourceServer.ChallengeScopes...)
-	if err := cp.normalize(); err != nil {
-		return lineError(d, err, lines)
-	}
-	if _, err := mcpproxy.NewOriginPolicy(cp.ResourceServer.Resource, cp.Policy.AllowedOrigins); err != nil {
+	// The whole check now, so `caddy adapt` refuses what `mcp-sidecar
+	// validate` refuses, with a line. It reads h and writes nothing to it,
+	// so the adapted JSON holds what the Caddyfile says, no defaults.
+	if err := frontdoor.Check(h.Options, checkEnv()); err != nil {
 		return lineError(d, err, lines)
 	}
 	return nil
 }
 
-// lineError turns the first field error into "File:line - mcp_auth <field>: msg".
+// lineError turns every field error into "mcp_auth <subdirective>
+// (<field>): msg, at File:line", joined.
 func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
-	var fe *rs.FieldError
-	if !errors.As(err, &fe) {
-		return d.Errf("mcp_auth: %v", err)
-	}
-	line, best := 0, ""
-	for k, l := range lines {
-		if strings.HasPrefix(fe.Field, k) && len(k) > len(best) {
-			line, best = l, k
+	var out []error
+	for _, e := range flatten(err) {
+		var fe *rs.FieldError
+		if !errors.As(e, &fe) {
+			out = append(out, d.Errf("mcp_auth: %v", e))
+			continue
 		}
+		line, best := 0, ""
+		for k, l := range lines {
+			if strings.HasPrefix(fe.Field, k) && len(k) > len(best) {
+				line, best = l, k
+			}
+		}
+		sub := fe.Field
+		if i := strings.IndexAny(sub, ".["); i > 0 {
+			sub = sub[:i]
+		}
+		if sub == "authorization_servers" {
+			sub = "authorization_server"
+		}
+		if line == 0 {
+			out = append(out, fmt.Errorf("mcp_auth %s: %s, in %s", fe.Field, fe.Msg, d.File()))
+			continue
+		}
+		out = append(out, fmt.Errorf("mcp_auth %s (%s): %s, at %s:%d", sub, fe.Field, fe.Msg, d.File(), line))
 	}
-	sub := fe.Field
-	if i := strings.IndexAny(sub, ".["); i > 0 {
-		sub = sub[:i]
+	return errors.Join(out...)
+}
+
+// flatten lists the leaves of an errors.Join tree.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
 	}
-	if sub == "authorization_servers" {
-		sub = "authorization_server"
-	}
-	if line == 0 {
-		return fmt.Errorf("mcp_auth %s: %s, in %s", fe.Field, fe.Msg, d.File())
-	}
-	return fmt.Errorf("mcp_auth %s (%s): %s, at %s:%d", sub, fe.Field, fe.Msg, d.File(), line)
+	return []error{err}
 }
 
 func parseAS(d *caddyfile.Dispenser, p string, lines map[string]int) (rs.AuthorizationServer, error) {

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -48,21 +51,17 @@ func (sessionKeyDestructor) Destruct() error { return nil }
 // transport (Transport), and rewrites the response on its way back from
 // reverse_proxy. It shares pkg/rs and pkg/mcpproxy with the mcp-sidecar.
 type Handler struct {
-	// ResourceServer is the resource-server configuration (the sidecar's
-	// resource, resource_name, scopes_supported, challenge_scopes,
-	// authorization_servers, validation_cache_size).
-	ResourceServer rs.Config `json:"resource_server"`
-	// Policy is the proxying policy (the sidecar's identity_headers,
-	// secret_headers, max_body_bytes, body_read_timeout, allowed_origins,
-	// required_scopes, session_key, strip_error_structured_content).
-	// Upstream is unused: reverse_proxy proxies.
-	Policy mcpproxy.Config `json:"policy"`
+	// Options are the front door's options, the sidecar's keys one to one
+	// (resource, authorization_servers, identity_headers, secret_headers,
+	// required_scopes, ...). upstream stays unset: reverse_proxy proxies.
+	// Provision compiles them with frontdoor.Compile and never writes to
+	// them.
+	frontdoor.Options
 
-	logger    *zap.Logger
-	guard     *mcpproxy.Guard
-	validator *rs.Validator
-	poolKeys  []string
-	cacheKey  string
+	logger   *zap.Logger
+	guard    *mcpproxy.Guard
+	poolKeys []string
+	cacheKey string
 	// holdsSessionKey: this instance took the process session key.
 	holdsSessionKey bool
 	// secretsMissed: the "secret_headers not sent" error was logged.
@@ -83,42 +82,20 @@ type cacheDestructor struct{ c *rs.Cache }
 
 func (cacheDestructor) Destruct() error { return nil }
 
-// poolKey identifies a key set: the same issuer with the same key source
-// and refresh settings is shared across sites and reloads.
-func poolKey(as rs.AuthorizationServer) string {
-	return strings.Join([]string{as.Issuer, as.JWKSURI, time.Duration(as.JWKSRefreshInterval).String(), time.Duration(as.JWKSMinRefetchInterval).String()}, "\x00")
+// checkEnv is the frontdoor.Env of a Caddy check: Caddy's {env.*} and
+// {file.*} placeholders are expanded in secret values and file names.
+func checkEnv() frontdoor.Env {
+	repl := caddy.NewReplacer()
+	return frontdoor.Env{Expand: func(s string) string { return repl.ReplaceKnown(s, "") }}
 }
 
-// Provision resolves secrets ({env.*} placeholders), normalizes the
-// configuration and takes key sets and the validation cache from the pools.
+// Provision compiles the options (frontdoor.Compile: the same check as
+// `caddy adapt` and `mcp-sidecar validate`), taking key sets, the
+// validation cache and the per-process session key from the pools.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	repl := caddy.NewReplacer()
-	for i := range h.Policy.SecretHeaders {
-		s := &h.Policy.SecretHeaders[i]
-		s.Value = repl.ReplaceKnown(s.Value, "")
-		s.File = repl.ReplaceKnown(s.File, "")
-		if s.Value == "" && s.Env == "" && s.File == "" {
-			return fmt.Errorf("mcp_auth: secret_headers %s: the value is empty (is the environment variable set?)", s.Header)
-		}
-	}
-	for i := range h.ResourceServer.AuthorizationServers {
-		if in := h.ResourceServer.AuthorizationServers[i].Introspection; in != nil {
-			in.ClientSecret.Value = repl.ReplaceKnown(in.ClientSecret.Value, "")
-		}
-	}
-	if sk := h.Policy.SessionKey; sk != nil {
-		sk.Value = repl.ReplaceKnown(sk.Value, "")
-		sk.File = repl.ReplaceKnown(sk.File, "")
-		if sk.Value == "" && sk.Env == "" && sk.File == "" {
-			return errors.New("mcp_auth: session_key: the value is empty (is the environment variable set?)")
-		}
-	}
-	if err := h.normalize(); err != nil {
-		return fmt.Errorf("mcp_auth: %w", err)
-	}
 	h.secretsMissed = new(atomic.Bool)
-	if len(h.Policy.SecretHeaders) > 0 {
+	if len(h.SecretHeaders) > 0 {
 		if err := checkSecretsTransport(ctx); err != nil {
 			return fmt.Errorf("mcp_auth: %w", err)
 		}
@@ -128,8 +105,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("mcp_auth: metrics: %w", err)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	keySetFor := func(as rs.AuthorizationServer) (*rs.KeySet, error) {
-		key := poolKey(as)
+	env := checkEnv()
+	env.Logger, env.Registerer, env.Client = h.logger, ctx.GetMetricsRegistry(), client
+	env.KeySets = func(as rs.AuthorizationServer) (*rs.KeySet, error) {
+		key := frontdoor.KeySetKey(as)
 		v, _, err := keySets.LoadOrNew(key, func() (caddy.Destructor, error) {
 			ks := rs.NewKeySet(as, rs.KeySetOptions{Client: client, Logger: h.logger.Named("jwks"), Metrics: metrics})
 			ks.Start()
@@ -143,30 +122,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ks.SetMetrics(metrics)
 		return ks, nil
 	}
-	var cache *rs.Cache
-	if n := h.ResourceServer.ValidationCacheSize; n > 0 {
+	env.Cache = func(n int) (*rs.Cache, error) {
 		h.cacheKey = fmt.Sprintf("cache:%d", n)
 		v, _, err := caches.LoadOrNew(h.cacheKey, func() (caddy.Destructor, error) {
 			c, err := rs.NewCache(n)
 			return cacheDestructor{c}, err
 		})
 		if err != nil {
-			return fmt.Errorf("mcp_auth: %w", err)
+			return nil, err
 		}
-		cache = v.(cacheDestructor).c
+		return v.(cacheDestructor).c, nil
 	}
-	h.validator, err = rs.NewValidator(h.ResourceServer, rs.Options{
-		Client: client, Logger: h.logger, Metrics: metrics, KeySetFor: keySetFor, Cache: cache,
-	})
-	if err != nil {
-		return fmt.Errorf("mcp_auth: %w", err)
-	}
-	inj, err := mcpproxy.NewInjector(h.Policy.IdentityHeaders, h.Policy.SecretHeaders, nil, nil)
-	if err != nil {
-		return fmt.Errorf("mcp_auth: %w", err)
-	}
-	var processKey []byte
-	if h.Policy.SessionKey == nil {
+	if h.SessionKey == nil {
 		v, _, err := sessionKeys.LoadOrNew(sessionKeyPoolKey, func() (caddy.Destructor, error) {
 			k, err := mcpproxy.NewProcessSessionKey()
 			return sessionKeyDestructor{k}, err
@@ -175,18 +142,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("mcp_auth: %w", err)
 		}
 		h.holdsSessionKey = true
-		processKey = v.(sessionKeyDestructor).key
+		env.ProcessSessionKey = v.(sessionKeyDestructor).key
 	}
-	h.guard, err = mcpproxy.NewGuard(&h.ResourceServer, &h.Policy, h.validator, inj, mcpproxy.Options{Logger: h.logger, ProcessSessionKey: processKey})
+	fd, err := frontdoor.Compile(h.Options, env)
 	if err != nil {
 		return fmt.Errorf("mcp_auth: %w", err)
 	}
+	h.guard = fd.Guard()
 	return nil
-}
-
-// normalize validates and defaults both configuration halves.
-func (h *Handler) normalize() error {
-	return errors.Join(h.ResourceServer.Normalize(), h.Policy.NormalizeGuard())
 }
 
 // Validate is a no-op: Provision already checked everything (Caddy calls
@@ -249,6 +212,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			cause := he.Err
 			if cause == nil {
 				cause = err
+			}
+			// Caddy's DialError hides its cause from errors.As (it has no
+			// Unwrap); its type alone says the connection was never made.
+			var de reverseproxy.DialError
+			if errors.As(cause, &de) {
+				cause = &net.OpError{Op: "dial", Err: cause}
 			}
 			h.guard.UpstreamFailure(rw, r, st, cause)
 			err = nil

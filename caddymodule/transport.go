@@ -142,9 +142,7 @@ type rawHandler struct {
 	Transport *struct {
 		Protocol string `json:"protocol"`
 	} `json:"transport"`
-	Policy struct {
-		SecretHeaders []json.RawMessage `json:"secret_headers"`
-	} `json:"policy"`
+	SecretHeaders []json.RawMessage `json:"secret_headers"`
 }
 
 // routes walks a route list in order; active are the mcp_auth handlers that
@@ -171,7 +169,7 @@ func (c *routeCheck) handlers(hs []json.RawMessage, active []*proxiesAfter) []*p
 		}
 		switch h.Handler {
 		case "mcp_auth":
-			if len(h.Policy.SecretHeaders) > 0 {
+			if len(h.SecretHeaders) > 0 {
 				s := &proxiesAfter{}
 				c.scopes = append(c.scopes, s)
 				active = append(active, s)

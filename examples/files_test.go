@@ -33,8 +33,7 @@ import (
 
 	_ "github.com/mcp-frontdoor/mcp-frontdoor/caddymodule"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
-	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
-	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 )
 
 // repoRoot is the repository root; the tests run in examples/.
@@ -112,7 +111,7 @@ func TestSidecarConfigsValidate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("mcp-sidecar validate --config %s:\n%v", f, err)
 			}
-			if len(cfg.RS.AuthorizationServers) == 0 || cfg.Proxy.Upstream == "" {
+			if len(cfg.AuthorizationServers) == 0 || cfg.Upstream == "" {
 				t.Fatalf("%s: no authorization server or upstream", f)
 			}
 		})
@@ -120,10 +119,7 @@ func TestSidecarConfigsValidate(t *testing.T) {
 }
 
 // caddyFrontDoor is one mcp_auth handler of an adapted Caddyfile.
-type caddyFrontDoor struct {
-	RS     rs.Config       `json:"resource_server"`
-	Policy mcpproxy.Config `json:"policy"`
-}
+type caddyFrontDoor = frontdoor.Options
 
 // adaptCaddyfile is `caddy adapt`: it returns the mcp_auth handlers of the
 // adapted JSON config.
@@ -170,6 +166,7 @@ func adaptCaddyfile(t *testing.T, name string, body []byte) []caddyFrontDoor {
 // top-level Caddyfile.example), plus the normalization Caddy's provisioning
 // does on each mcp_auth handler.
 func TestCaddyfilesAdapt(t *testing.T) {
+	setExampleEnv(t)
 	files := findFiles(t, `^Caddyfile`, "Caddyfile.example")
 	wantFiles(t, files, "compose/Caddyfile", "keycloak/Caddyfile", "workos/Caddyfile", "../Caddyfile.example")
 	for _, f := range files {
@@ -179,11 +176,8 @@ func TestCaddyfilesAdapt(t *testing.T) {
 				t.Fatalf("%s has no mcp_auth handler", f)
 			}
 			for _, fd := range fds {
-				if err := fd.RS.Normalize(); err != nil {
+				if err := frontdoor.Check(fd, frontdoor.Env{}); err != nil {
 					t.Fatalf("%s: %v", f, err)
-				}
-				if _, err := mcpproxy.NewInjector(fd.Policy.IdentityHeaders, nil, nil, nil); err != nil {
-					t.Fatalf("%s: identity_headers: %v", f, err)
 				}
 			}
 		})
@@ -209,31 +203,37 @@ func TestCaddyfilesMatchSidecarConfigs(t *testing.T) {
 			if len(fds) != 1 {
 				t.Fatalf("want one mcp_auth handler, got %d", len(fds))
 			}
-			fd := fds[0]
-			if err := fd.RS.Normalize(); err != nil {
+			cf, err := frontdoor.Compile(fds[0], frontdoor.Env{})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if fd.RS.Resource != cfg.RS.Resource || !slices.Equal(fd.RS.ScopesSupported, cfg.RS.ScopesSupported) ||
-				!slices.Equal(fd.RS.ChallengeScopes, cfg.RS.ChallengeScopes) {
-				t.Errorf("resource/scopes differ: Caddyfile %+v, sidecar %+v", fd.RS, cfg.RS)
+			sf, err := frontdoor.Compile(cfg.Options, sidecar.Env(nil, nil))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if len(fd.RS.AuthorizationServers) != len(cfg.RS.AuthorizationServers) {
+			fd, sc := cf.Resource(), sf.Resource()
+			if fd.Resource != sc.Resource || !slices.Equal(fd.ScopesSupported, sc.ScopesSupported) ||
+				!slices.Equal(fd.ChallengeScopes, sc.ChallengeScopes) {
+				t.Errorf("resource/scopes differ: Caddyfile %+v, sidecar %+v", fd, sc)
+			}
+			if len(fd.AuthorizationServers) != len(sc.AuthorizationServers) {
 				t.Fatalf("authorization servers differ")
 			}
-			for i, a := range fd.RS.AuthorizationServers {
-				b := cfg.RS.AuthorizationServers[i]
+			for i, a := range fd.AuthorizationServers {
+				b := sc.AuthorizationServers[i]
 				if a.Issuer != b.Issuer || a.JWKSURI != b.JWKSURI || !slices.Equal(a.Audiences, b.Audiences) ||
 					!slices.Equal(a.Algorithms, b.Algorithms) || a.RequireATJWTType != b.RequireATJWTType {
 					t.Errorf("authorization server %d differs:\nCaddyfile %+v\nsidecar   %+v", i, a, b)
 				}
 			}
-			if fmt.Sprint(fd.Policy.IdentityHeaders.Claims) != fmt.Sprint(cfg.Proxy.IdentityHeaders.Claims) {
-				t.Errorf("identity headers differ: %v vs %v", fd.Policy.IdentityHeaders.Claims, cfg.Proxy.IdentityHeaders.Claims)
+			cp, sp := cf.Policy(), sf.Policy()
+			if fmt.Sprint(cp.IdentityHeaders.Claims) != fmt.Sprint(sp.IdentityHeaders.Claims) {
+				t.Errorf("identity headers differ: %v vs %v", cp.IdentityHeaders.Claims, sp.IdentityHeaders.Claims)
 			}
-			if fmt.Sprint(fd.Policy.RequiredScopes) != fmt.Sprint(cfg.Proxy.RequiredScopes) {
-				t.Errorf("required scopes differ: %v vs %v", fd.Policy.RequiredScopes, cfg.Proxy.RequiredScopes)
+			if fmt.Sprint(cp.RequiredScopes) != fmt.Sprint(sp.RequiredScopes) {
+				t.Errorf("required scopes differ: %v vs %v", cp.RequiredScopes, sp.RequiredScopes)
 			}
-			if (fd.Policy.SessionKey == nil) != (cfg.Proxy.SessionKey == nil) {
+			if (cp.SessionKey == nil) != (sp.SessionKey == nil) {
 				t.Errorf("session_key set in one of them only")
 			}
 		})
@@ -410,9 +410,9 @@ func TestComposeFiles(t *testing.T) {
 					sidecars = append(sidecars, cfg)
 					frontDoorPorts = append(frontDoorPorts, struct{ svc, port string }{name, portOf(t, cfg.Listen)},
 						struct{ svc, port string }{name, portOf(t, cfg.AdminListen)})
-					u, _ := url.Parse(cfg.Proxy.Upstream)
+					u, _ := url.Parse(cfg.Upstream)
 					if want := mcpListenFor(c, owner(name)); want != "" && u.Host != want {
-						t.Errorf("%s: upstream %s is not the demo MCP server at %s", name, cfg.Proxy.Upstream, want)
+						t.Errorf("%s: upstream %s is not the demo MCP server at %s", name, cfg.Upstream, want)
 					}
 					if s.StopGracePeriod == "" {
 						t.Errorf("%s: set stop_grace_period above shutdown_timeout", name)
@@ -430,8 +430,8 @@ func TestComposeFiles(t *testing.T) {
 					host := mountedFile(t, dir, s, "/etc/caddy/Caddyfile")
 					fds := adaptCaddyfile(t, host, mustRead(t, host))
 					for _, fd := range fds {
-						caddyResources = append(caddyResources, fd.RS.Resource)
-						u, _ := url.Parse(fd.RS.Resource)
+						caddyResources = append(caddyResources, fd.Resource)
+						u, _ := url.Parse(fd.Resource)
 						frontDoorPorts = append(frontDoorPorts, struct{ svc, port string }{name, u.Port()})
 					}
 				}
@@ -442,9 +442,9 @@ func TestComposeFiles(t *testing.T) {
 				}
 			}
 			for _, cfg := range sidecars {
-				u, _ := url.Parse(cfg.RS.Resource)
+				u, _ := url.Parse(cfg.Resource)
 				if u.Hostname() != "localhost" || u.Port() != portOf(t, cfg.Listen) {
-					t.Errorf("resource %s should be http://localhost:<listen port>/…", cfg.RS.Resource)
+					t.Errorf("resource %s should be http://localhost:<listen port>/…", cfg.Resource)
 				}
 			}
 			checkIssuers(t, c, sidecars, caddyResources)
@@ -476,9 +476,9 @@ func checkIssuers(t *testing.T, c composeFile, sidecars []*sidecar.Config, caddy
 			res := flagValues(s.Command, "resource")
 			want := slices.Clone(caddyResources)
 			for _, cfg := range sidecars {
-				want = append(want, cfg.RS.Resource)
-				if len(iss) != 1 || cfg.RS.AuthorizationServers[0].Issuer != iss[0] {
-					t.Errorf("%s: issuer %q, the sidecar trusts %q", name, iss, cfg.RS.AuthorizationServers[0].Issuer)
+				want = append(want, cfg.Resource)
+				if len(iss) != 1 || cfg.AuthorizationServers[0].Issuer != iss[0] {
+					t.Errorf("%s: issuer %q, the sidecar trusts %q", name, iss, cfg.AuthorizationServers[0].Issuer)
 				}
 			}
 			slices.Sort(want)
@@ -494,7 +494,7 @@ func checkIssuers(t *testing.T, c composeFile, sidecars []*sidecar.Config, caddy
 				t.Errorf("%s: KC_HOSTNAME %q should name the --http-port %q", name, host, port)
 			}
 			for _, cfg := range sidecars {
-				if got := cfg.RS.AuthorizationServers[0].Issuer; got != host+"/realms/mcp" {
+				if got := cfg.AuthorizationServers[0].Issuer; got != host+"/realms/mcp" {
 					t.Errorf("the sidecar trusts %s, Keycloak issues %s/realms/mcp", got, host)
 				}
 			}
@@ -772,15 +772,15 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		return []byte("0123456789abcdef0123456789abcdef\n"), nil
 	}
-	if err := cfg.Normalize(func(string) string { return "" }, readFile); err != nil {
+	if err := cfg.Check(func(string) string { return "" }, readFile); err != nil {
 		t.Fatalf("ConfigMap sidecar.yaml: %v", err)
 	}
 	// session_key is resolved when the proxy is built (`validate` does not
 	// read it): resolve it here the same way.
-	if cfg.Proxy.SessionKey == nil {
+	if cfg.SessionKey == nil {
 		t.Fatal("the Kubernetes config should set session_key (replicas share it)")
 	}
-	if key, err := cfg.Proxy.SessionKey.Resolve("session_key", func(string) string { return "" }, readFile); err != nil || len(key) < 16 {
+	if key, err := cfg.SessionKey.Resolve("session_key", func(string) string { return "" }, readFile); err != nil || len(key) < 16 {
 		t.Errorf("session_key: %v (%d bytes)", err, len(key))
 	}
 	if len(read) < 2 {
@@ -812,7 +812,7 @@ func TestKubernetesManifests(t *testing.T) {
 
 	// The MCP server: on loopback, the sidecar's upstream.
 	mcp := others[0]
-	up, _ := url.Parse(cfg.Proxy.Upstream)
+	up, _ := url.Parse(cfg.Upstream)
 	if l := flagValues(mcp.Args, "listen"); len(l) != 1 || l[0] != up.Host || !strings.HasPrefix(l[0], "127.0.0.1:") {
 		t.Errorf("MCP server args %q: want --listen=%s (loopback, the sidecar's upstream)", mcp.Args, up.Host)
 	}
@@ -917,9 +917,9 @@ func TestKeycloakRealmExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resource := cfg.RS.Resource
-	if realm.Realm != "mcp" || !realm.Enabled || !strings.HasSuffix(cfg.RS.AuthorizationServers[0].Issuer, "/realms/"+realm.Realm) {
-		t.Errorf("realm %q (enabled %v) is not the issuer %s", realm.Realm, realm.Enabled, cfg.RS.AuthorizationServers[0].Issuer)
+	resource := cfg.Resource
+	if realm.Realm != "mcp" || !realm.Enabled || !strings.HasSuffix(cfg.AuthorizationServers[0].Issuer, "/realms/"+realm.Realm) {
+		t.Errorf("realm %q (enabled %v) is not the issuer %s", realm.Realm, realm.Enabled, cfg.AuthorizationServers[0].Issuer)
 	}
 	scopes := map[string]kcScope{}
 	for _, s := range realm.ClientScopes {
@@ -952,7 +952,7 @@ func TestKeycloakRealmExport(t *testing.T) {
 			t.Errorf("no client scope %s", name)
 			continue
 		}
-		if !slices.Contains(cfg.RS.ScopesSupported, name) {
+		if !slices.Contains(cfg.ScopesSupported, name) {
 			t.Errorf("scope %s is not in the sidecar's scopes_supported", name)
 		}
 		if s.Attributes["include.in.token.scope"] != "true" {
@@ -1001,7 +1001,7 @@ func TestKeycloakRealmExport(t *testing.T) {
 	}
 	// The walkthrough's commands use these very values.
 	readme := string(mustRead(t, filepath.FromSlash("keycloak/README.md")))
-	iss := cfg.RS.AuthorizationServers[0].Issuer
+	iss := cfg.AuthorizationServers[0].Issuer
 	for _, want := range []string{iss + "/protocol/openid-connect/token", "mcp-cli:" + cc.Secret, resource,
 		realm.Users[0].Username + " / " + realm.Users[0].Credentials[0].Value} {
 		if !strings.Contains(readme, want) {

@@ -36,6 +36,7 @@ import (
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -105,21 +106,21 @@ func loadFrontDoor(t *testing.T, file, origin, loopback string) frontDoor {
 		if len(fds) != 1 {
 			t.Fatalf("%s: want one mcp_auth handler, got %d", file, len(fds))
 		}
-		fd := fds[0]
-		if err := fd.RS.Normalize(); err != nil {
-			t.Fatal(err)
-		}
-		inj, err := mcpproxy.NewInjector(fd.Policy.IdentityHeaders, nil, nil, nil)
+		f, err := frontdoor.Compile(fds[0], frontdoor.Env{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return frontDoor{rs: fd.RS, claims: fd.Policy.IdentityHeaders.Claims, inj: inj}
+		return frontDoor{rs: f.Resource(), claims: fds[0].IdentityHeaders.Claims, inj: f.Injector()}
 	}
 	cfg, err := sidecar.Parse([]byte(text))
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	return frontDoor{rs: cfg.RS, claims: cfg.Proxy.IdentityHeaders.Claims, inj: cfg.Injector}
+	f, err := frontdoor.Compile(cfg.Options, sidecar.Env(nil, nil))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return frontDoor{rs: f.Resource(), claims: cfg.IdentityHeaders.Claims, inj: f.Injector()}
 }
 
 func startValidator(t *testing.T, cfg rs.Config, p *idp) *rs.Validator {
@@ -549,7 +550,7 @@ func TestExampleSidecarsEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			sidecartest.Serve(t, cfg, nil, p.srv.Client(), ln, nil)
-			host := strings.TrimPrefix(strings.TrimPrefix(cfg.RS.Resource, "https://"), "http://")
+			host := strings.TrimPrefix(strings.TrimPrefix(cfg.Resource, "https://"), "http://")
 			host = host[:strings.IndexByte(host, '/')]
 			do := func(method, path, token, body string) (*http.Response, string) {
 				req, _ := http.NewRequest(method, "http://"+ln.Addr().String()+path, strings.NewReader(body))
@@ -570,7 +571,7 @@ func TestExampleSidecarsEndToEnd(t *testing.T) {
 			}
 			iss := p.srv.URL + tc.issPath
 			const whoami = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
-			good := tc.good(t, p, iss, cfg.RS.Resource)
+			good := tc.good(t, p, iss, cfg.Resource)
 			var resp *http.Response
 			var body string
 			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -589,12 +590,12 @@ func TestExampleSidecarsEndToEnd(t *testing.T) {
 				}
 			}
 			resp, _ = do("POST", "/mcp", "", "")
-			ru, _ := url.Parse(cfg.RS.Resource)
+			ru, _ := url.Parse(cfg.Resource)
 			metadata := ru.Scheme + "://" + ru.Host + "/.well-known/oauth-protected-resource" + ru.Path
 			if wa := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.HasPrefix(wa, `Bearer resource_metadata="`+metadata+`"`) {
 				t.Fatalf("no token = %d, WWW-Authenticate %q", resp.StatusCode, wa)
 			}
-			resp, _ = do("POST", "/mcp", tc.idToken(t, p, iss, cfg.RS.Resource), whoami)
+			resp, _ = do("POST", "/mcp", tc.idToken(t, p, iss, cfg.Resource), whoami)
 			if wa := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(wa, `error="invalid_token"`) || !strings.Contains(wa, "resource_metadata=") {
 				t.Fatalf("ID token = %d, WWW-Authenticate %q", resp.StatusCode, wa)
 			}
@@ -606,8 +607,8 @@ func TestExampleSidecarsEndToEnd(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &prm); err != nil || resp.StatusCode != 200 {
 				t.Fatalf("PRM = %d %s", resp.StatusCode, body)
 			}
-			if prm.Resource != cfg.RS.Resource || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != iss {
-				t.Fatalf("PRM = %+v, want resource %s and authorization server %s", prm, cfg.RS.Resource, iss)
+			if prm.Resource != cfg.Resource || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != iss {
+				t.Fatalf("PRM = %+v, want resource %s and authorization server %s", prm, cfg.Resource, iss)
 			}
 		})
 	}

@@ -142,7 +142,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "config %s is valid: resource %s, upstream %s, %d authorization server(s)\n",
-		path, cfg.RS.Resource, cfg.Proxy.Upstream, len(cfg.RS.AuthorizationServers))
+		path, cfg.Resource, cfg.Upstream, len(cfg.AuthorizationServers))
 	return exitOK
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -43,13 +43,17 @@ type App struct {
 	// sessionKey binds sessions when session_key is unset: drawn once
 	// per process, so a reload keeps open sessions.
 	sessionKey []byte
+	// listen, adminListen and headerTimeout are fixed for the process:
+	// a reload cannot change them.
+	listen, adminListen string
+	headerTimeout       time.Duration
 }
 
 // generation is one configuration's wiring.
 type generation struct {
-	cfg       *Config
-	validator *rs.Validator
-	handler   http.Handler
+	cfg     *Config
+	fd      *frontdoor.FrontDoor
+	handler http.Handler
 }
 
 // NewLogger returns the JSON zap logger for a level name.
@@ -86,13 +90,8 @@ func New(cfg *Config, log *zap.Logger, client *http.Client) (*App, error) {
 	}
 	a.cur.Store(g)
 	a.admin = a.adminMux()
+	a.listen, a.adminListen, a.headerTimeout = cfg.ListenAddr(), cfg.AdminAddr(), cfg.HeaderTimeout()
 	return a, nil
-}
-
-// keySetKey identifies a key set that can be kept across reloads: same
-// issuer, same key source, same refresh settings.
-func keySetKey(as rs.AuthorizationServer) string {
-	return strings.Join([]string{as.Issuer, as.JWKSURI, time.Duration(as.JWKSRefreshInterval).String(), time.Duration(as.JWKSMinRefetchInterval).String()}, "\x00")
 }
 
 // build wires a generation, reusing key sets by keySetKey. It returns the
@@ -100,7 +99,7 @@ func keySetKey(as rs.AuthorizationServer) string {
 func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 	used := map[string]bool{}
 	keySetFor := func(as rs.AuthorizationServer) (*rs.KeySet, error) {
-		k := keySetKey(as)
+		k := frontdoor.KeySetKey(as)
 		used[k] = true
 		if ks, ok := a.keySets[k]; ok {
 			return ks, nil
@@ -112,22 +111,24 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 		}
 		return ks, nil
 	}
-	if n := cfg.RS.ValidationCacheSize; n > 0 && (a.cache == nil || a.cacheSize != n) {
-		c, err := rs.NewCache(n)
-		if err != nil {
-			return nil, nil, err
+	env := Env(nil, nil)
+	env.Logger, env.Registerer, env.Client = a.log, a.reg, a.client
+	env.KeySets, env.ProcessSessionKey = keySetFor, a.sessionKey
+	env.Cache = func(n int) (*rs.Cache, error) {
+		if a.cache == nil || a.cacheSize != n {
+			c, err := rs.NewCache(n)
+			if err != nil {
+				return nil, err
+			}
+			a.cache, a.cacheSize = c, n
 		}
-		a.cache, a.cacheSize = c, n
+		return a.cache, nil
 	}
-	v, err := rs.NewValidator(cfg.RS, rs.Options{Client: a.client, Logger: a.log.Named("rs"), Metrics: a.metrics, KeySetFor: keySetFor, Cache: a.cache})
+	fd, err := frontdoor.Compile(cfg.Options, env)
 	if err != nil {
-		return nil, nil, fmt.Errorf("validator: %w", err)
+		return nil, nil, err
 	}
-	h, err := mcpproxy.New(&cfg.RS, &cfg.Proxy, v, cfg.Injector, mcpproxy.Options{Logger: a.log.Named("proxy"), Registerer: a.reg, ProcessSessionKey: a.sessionKey})
-	if err != nil {
-		return nil, nil, fmt.Errorf("proxy: %w", err)
-	}
-	return &generation{cfg: cfg, validator: v, handler: h}, used, nil
+	return &generation{cfg: cfg, fd: fd, handler: fd.Handler()}, used, nil
 }
 
 // Reload swaps in a new normalized configuration. Listen addresses cannot
@@ -136,16 +137,13 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 func (a *App) Reload(cfg *Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	old := a.cur.Load()
-	if cfg.Listen != old.cfg.Listen || cfg.AdminListen != old.cfg.AdminListen {
+	if cfg.ListenAddr() != a.listen || cfg.AdminAddr() != a.adminListen {
 		a.log.Warn("listen addresses changed: restart the sidecar to apply them; keeping the current ones",
-			zap.String("listen", old.cfg.Listen), zap.String("admin_listen", old.cfg.AdminListen))
-		cfg.Listen, cfg.AdminListen = old.cfg.Listen, old.cfg.AdminListen
+			zap.String("listen", a.listen), zap.String("admin_listen", a.adminListen))
 	}
-	if cfg.ReadHeaderTimeout != old.cfg.ReadHeaderTimeout {
+	if cfg.HeaderTimeout() != a.headerTimeout {
 		a.log.Warn("read_header_timeout changed: restart the sidecar to apply it; keeping the current one",
-			zap.Duration("read_header_timeout", time.Duration(old.cfg.ReadHeaderTimeout)))
-		cfg.ReadHeaderTimeout = old.cfg.ReadHeaderTimeout
+			zap.Duration("read_header_timeout", a.headerTimeout))
 	}
 	before := make(map[string]*rs.KeySet, len(a.keySets))
 	for k, ks := range a.keySets {
@@ -171,7 +169,7 @@ func (a *App) Reload(cfg *Config) error {
 			kept++
 		}
 	}
-	a.log.Info("configuration reloaded", zap.Int("authorization_servers", len(cfg.RS.AuthorizationServers)), zap.Int("key_sets_kept", kept))
+	a.log.Info("configuration reloaded", zap.Int("authorization_servers", len(g.fd.Resource().AuthorizationServers)), zap.Int("key_sets_kept", kept))
 	return nil
 }
 
@@ -213,7 +211,14 @@ func (a *App) Handler() http.Handler { return a }
 func (a *App) AdminHandler() http.Handler { return a.admin }
 
 // Validator is the current configuration's token validator.
-func (a *App) Validator() *rs.Validator { return a.cur.Load().validator }
+func (a *App) Validator() *rs.Validator { return a.cur.Load().fd.Validator() }
+
+// ReadHeaderTimeout is the running read_header_timeout (fixed for the
+// process).
+func (a *App) ReadHeaderTimeout() time.Duration { return a.headerTimeout }
+
+// FrontDoor is the current compiled front door.
+func (a *App) FrontDoor() *frontdoor.FrontDoor { return a.cur.Load().fd }
 
 // Config is the current configuration.
 func (a *App) Config() *Config { return a.cur.Load().cfg }
@@ -263,10 +268,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	a.startKeys()
 	defer a.stopKeys()
 	cfg := a.Config()
-	rht := time.Duration(cfg.ReadHeaderTimeout)
-	if rht <= 0 {
-		rht = DefaultReadHeaderTimeout
-	}
+	rht := a.headerTimeout
 	srv := &http.Server{
 		Handler: a,
 		// A client that never finishes its headers is cut off. The body
@@ -287,14 +289,14 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		go func() { errc <- adm.Serve(adminLn) }()
 	}
 	a.log.Info("mcp-sidecar serving", zap.String("listen", ln.Addr().String()),
-		zap.String("upstream", cfg.Proxy.Upstream), zap.String("resource", cfg.RS.Resource))
+		zap.String("upstream", cfg.Upstream), zap.String("resource", cfg.Resource))
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
 	a.log.Info("mcp-sidecar shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config().ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config().Shutdown())
 	defer cancel()
 	for _, s := range servers {
 		if serr := s.Shutdown(sctx); serr != nil {
@@ -309,17 +311,16 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 
 // Run listens on the configured addresses and serves until ctx is done.
 func (a *App) Run(ctx context.Context) error {
-	cfg := a.Config()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", a.listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		return fmt.Errorf("listen %s: %w", a.listen, err)
 	}
 	var adminLn net.Listener
-	if cfg.AdminListen != "off" {
-		adminLn, err = net.Listen("tcp", cfg.AdminListen)
+	if admin := a.adminListen; admin != "off" {
+		adminLn, err = net.Listen("tcp", admin)
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
+			return fmt.Errorf("admin_listen %s: %w", admin, err)
 		}
 	}
 	return a.Serve(ctx, ln, adminLn)

@@ -42,27 +42,27 @@ type arcadeAS struct {
 // file win.
 func ApplyArcadeEnv(c *Config, getenv func(string) string) error {
 	var errs []error
-	if c.RS.Resource == "" {
+	if c.Resource == "" {
 		if v := strings.TrimSpace(getenv(EnvArcadeCanonicalURL)); v != "" {
 			if err := rs.ValidateCanonicalURL(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: invalid canonical URL %q: %v", EnvArcadeCanonicalURL, v, err))
 			}
-			c.RS.Resource = v
+			c.Resource = v
 		}
 	}
-	if len(c.RS.AuthorizationServers) == 0 {
+	if len(c.AuthorizationServers) == 0 {
 		if v := getenv(EnvArcadeAuthServers); strings.TrimSpace(v) != "" {
 			servers, err := parseArcadeServers(v)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", EnvArcadeAuthServers, err))
 			}
-			c.RS.AuthorizationServers = servers
+			c.AuthorizationServers = servers
 		}
 	}
 	for _, sc := range []struct {
 		env string
 		dst *[]string
-	}{{EnvArcadeScopesSupported, &c.RS.ScopesSupported}, {EnvArcadeChallengeScopes, &c.RS.ChallengeScopes}} {
+	}{{EnvArcadeScopesSupported, &c.ScopesSupported}, {EnvArcadeChallengeScopes, &c.ChallengeScopes}} {
 		if len(*sc.dst) > 0 {
 			continue
 		}

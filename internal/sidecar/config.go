@@ -4,21 +4,15 @@
 package sidecar
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -32,9 +26,11 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 )
 
-// Config is the sidecar's YAML configuration. The resource-server and
-// proxy keys are pkg/rs.Config and pkg/mcpproxy.Config, inlined, so the
-// Caddy module and the sidecar read the same structs.
+// Config is the sidecar's YAML configuration: its own keys (listeners,
+// logging, shutdown) and the front door's frontdoor.Options, inlined, so
+// the Caddy module and the sidecar fill the same option type. A Config is
+// only read; the effective values with defaults come from its methods and
+// from the compiled front door.
 type Config struct {
 	// Listen is the front door's address (default 127.0.0.1:8080).
 	Listen string `yaml:"listen"`
@@ -51,39 +47,55 @@ type Config struct {
 	// no whole-request read timeout, which would end SSE streams.
 	ReadHeaderTimeout rs.Duration `yaml:"read_header_timeout"`
 
-	// RS is the resource-server configuration (resource, issuers, ...).
-	RS rs.Config `yaml:",inline"`
-	// Proxy is the proxying configuration (upstream, headers, ...).
-	Proxy mcpproxy.Config `yaml:",inline"`
-
-	// Injector is built from identity_headers and secret_headers by
-	// Normalize (secrets resolved from env or files).
-	Injector *mcpproxy.Injector `yaml:"-"`
+	// Options are the front door's options (resource, issuers, upstream,
+	// headers, policy), shared with the Caddy module.
+	frontdoor.Options `yaml:",inline"`
 }
 
-// Parse decodes YAML strictly (unknown keys are errors) and normalizes it.
+// ListenAddr is the front door's address, with its default.
+func (c *Config) ListenAddr() string { return or(c.Listen, DefaultListen) }
+
+// AdminAddr is the admin address, with its default ("off": none).
+func (c *Config) AdminAddr() string { return or(c.AdminListen, DefaultAdminListen) }
+
+// Level is the log level, with its default.
+func (c *Config) Level() string { return or(c.LogLevel, "info") }
+
+// Shutdown is the graceful-drain bound, with its default.
+func (c *Config) Shutdown() time.Duration {
+	return orDuration(c.ShutdownTimeout, DefaultShutdownTimeout)
+}
+
+// HeaderTimeout is read_header_timeout, with its default.
+func (c *Config) HeaderTimeout() time.Duration {
+	return orDuration(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orDuration(v rs.Duration, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return time.Duration(v)
+}
+
+// Parse decodes YAML strictly (unknown keys are errors), fills what the
+// file leaves unset from Arcade's variables, and checks the result.
 func Parse(data []byte) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("config is empty")
-		}
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			errs := make([]error, 0, len(te.Errors))
-			for _, e := range te.Errors {
-				errs = append(errs, errors.New(annotateYAMLError(data, e)))
-			}
-			return nil, errors.Join(errs...)
-		}
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := decodeYAML(data, &c); err != nil {
+		return nil, err
 	}
 	if err := ApplyArcadeEnv(&c, os.Getenv); err != nil {
 		return nil, err
 	}
-	if err := c.Normalize(nil, nil); err != nil {
+	if err := c.Check(nil, nil); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -98,72 +110,70 @@ func LoadFile(path string) (*Config, error) {
 	return Parse(b)
 }
 
-// Normalize validates every key and fills defaults. getenv and readFile
-// resolve secret headers (os functions when nil).
-func (c *Config) Normalize(getenv func(string) string, readFile func(string) ([]byte, error)) error {
+// Env is the frontdoor.Env of the sidecar: it proxies itself. getenv and
+// readFile resolve secrets (os functions when nil).
+func Env(getenv func(string) string, readFile func(string) ([]byte, error)) frontdoor.Env {
+	return frontdoor.Env{Proxy: true, Getenv: getenv, ReadFile: readFile}
+}
+
+// Check validates every key, the sidecar's own and the front door's (with
+// frontdoor.Check, as the Caddy module does), reporting all problems at
+// once. c is not written to.
+func (c *Config) Check(getenv func(string) string, readFile func(string) ([]byte, error)) error {
 	var errs []error
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if err := checkAddr(c.Listen); err != nil {
+	if err := checkAddr(c.ListenAddr()); err != nil {
 		errs = append(errs, &rs.FieldError{Field: "listen", Msg: err.Error()})
 	}
-	if c.AdminListen == "" {
-		c.AdminListen = DefaultAdminListen
-	}
-	if c.AdminListen != "off" {
-		if err := checkAddr(c.AdminListen); err != nil {
+	if a := c.AdminAddr(); a != "off" {
+		if err := checkAddr(a); err != nil {
 			errs = append(errs, &rs.FieldError{Field: "admin_listen", Msg: err.Error()})
 		}
 	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
-	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+	if _, err := zapcore.ParseLevel(c.Level()); err != nil {
 		errs = append(errs, &rs.FieldError{Field: "log_level", Msg: fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)})
 	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = rs.Duration(DefaultShutdownTimeout)
-	} else if c.ShutdownTimeout < 0 {
+	if c.ShutdownTimeout < 0 {
 		errs = append(errs, &rs.FieldError{Field: "shutdown_timeout", Msg: "must not be negative"})
 	}
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = rs.Duration(DefaultReadHeaderTimeout)
-	} else if c.ReadHeaderTimeout < 0 {
+	if c.ReadHeaderTimeout < 0 {
 		errs = append(errs, &rs.FieldError{Field: "read_header_timeout", Msg: "must be positive"})
 	}
-	if c.RS.Resource == "" {
-		errs = append(errs, &rs.FieldError{Field: "resource", Msg: "'canonical_url' required (parameter or " + EnvArcadeCanonicalURL + " environment variable)"})
-	}
-	if len(c.RS.AuthorizationServers) == 0 {
-		errs = append(errs, &rs.FieldError{Field: "authorization_servers", Msg: "'authorization_servers' required (parameter or " + EnvArcadeAuthServers + " environment variable)"})
-	}
-	if err := c.RS.Normalize(); err != nil {
-		errs = append(errs, dropRequired(err)...)
-	}
-	if sk := c.Proxy.SessionKey; sk != nil {
-		if v, err := sk.Resolve("session_key", getenv, readFile); err != nil {
-			errs = append(errs, err)
-		} else if len(v) < 16 {
-			errs = append(errs, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"})
-		}
-	}
-	for i, as := range c.RS.AuthorizationServers {
-		if in := as.Introspection; in != nil {
-			if _, err := in.ClientSecret.Resolve(fmt.Sprintf("authorization_servers[%d].introspection.client_secret", i), getenv, readFile); err != nil {
-				errs = append(errs, err)
+	errs = append(errs, arcadeWording(frontdoor.Check(c.Options, Env(getenv, readFile)))...)
+	return errors.Join(errs...)
+}
+
+// arcadeWording rewords the two required keys Arcade's variables can also
+// fill, naming those variables.
+func arcadeWording(err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		var fe *rs.FieldError
+		if errors.As(e, &fe) && errors.Is(fe, rs.ErrRequired) {
+			switch fe.Field {
+			case "resource":
+				e = &rs.FieldError{Field: fe.Field, Err: rs.ErrRequired, Msg: "'canonical_url' required (parameter or " + EnvArcadeCanonicalURL + " environment variable)"}
+			case "authorization_servers":
+				e = &rs.FieldError{Field: fe.Field, Err: rs.ErrRequired, Msg: "'authorization_servers' required (parameter or " + EnvArcadeAuthServers + " environment variable)"}
 			}
 		}
+		out = append(out, e)
 	}
-	if err := c.Proxy.Normalize(); err != nil {
-		errs = append(errs, err)
+	return out
+}
+
+// flatten lists the leaves of an errors.Join tree.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
 	}
-	inj, err := mcpproxy.NewInjector(c.Proxy.IdentityHeaders, c.Proxy.SecretHeaders, getenv, readFile)
-	if err != nil {
-		errs = append(errs, err)
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
 	}
-	c.Injector = inj
-	return errors.Join(errs...)
+	return []error{err}
 }
 
 func checkAddr(a string) error {
@@ -176,54 +186,4 @@ func checkAddr(a string) error {
 	}
 	_ = host
 	return nil
-}
-
-// dropRequired removes rs's generic "required" errors for resource and
-// authorization_servers, which Normalize reports with Arcade's wording.
-func dropRequired(err error) []error {
-	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *rs.FieldError
-		if errors.As(e, &fe) && ((fe.Field == "resource" && fe.Msg == "is required") || (fe.Field == "authorization_servers" && strings.HasPrefix(fe.Msg, "at least one"))) {
-			return
-		}
-		out = append(out, e)
-	}
-	walk(err)
-	return out
-}
-
-var (
-	yamlLine     = regexp.MustCompile(`^line (\d+): `)
-	yamlNotFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
-)
-
-// annotateYAMLError names the key on the reported line, and rewords the
-// decoder's unknown-field message: "line 7: leeway: invalid duration ...",
-// "line 8: unknown key \"isuer\"".
-func annotateYAMLError(src []byte, msg string) string {
-	if m := yamlNotFound.FindStringSubmatch(msg); m != nil {
-		return yamlNotFound.ReplaceAllString(msg, fmt.Sprintf("unknown key %q", m[1]))
-	}
-	m := yamlLine.FindStringSubmatch(msg)
-	if m == nil {
-		return msg
-	}
-	n, _ := strconv.Atoi(m[1])
-	lines := strings.Split(string(src), "\n")
-	if n < 1 || n > len(lines) {
-		return msg
-	}
-	key, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[n-1]), "- "), ":")
-	if !ok || key == "" || strings.ContainsAny(key, " \t\"'") {
-		return msg
-	}
-	return m[0] + key + ": " + strings.TrimPrefix(msg, m[0])
 }

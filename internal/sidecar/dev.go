@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/demomcp"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/devas"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -93,17 +94,19 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 	cfg := &Config{
 		Listen: fdLn.Addr().String(), AdminListen: adminLn.Addr().String(), LogLevel: o.LogLevel,
 		ShutdownTimeout: rs.Duration(2 * time.Second),
-		RS: rs.Config{
-			Resource: resource, ResourceName: "mcp-sidecar dev demo",
-			ScopesSupported: devas.DefaultScopes(), ChallengeScopes: []string{"mcp:read"},
-			AuthorizationServers: []rs.AuthorizationServer{{Issuer: issuer, RequireATJWTType: true}},
-		},
-		Proxy: mcpproxy.Config{
-			Upstream:        upstream,
-			IdentityHeaders: mcpproxy.IdentityHeaders{Claims: map[string]string{"X-MCP-Client-Id": "client_id", "X-MCP-Scope": "scope"}},
+		Options: frontdoor.Options{
+			Config: rs.Config{
+				Resource: resource, ResourceName: "mcp-sidecar dev demo",
+				ScopesSupported: devas.DefaultScopes(), ChallengeScopes: []string{"mcp:read"},
+				AuthorizationServers: []rs.AuthorizationServer{{Issuer: issuer, RequireATJWTType: true}},
+			},
+			Policy: mcpproxy.Policy{
+				Upstream:        upstream,
+				IdentityHeaders: mcpproxy.IdentityHeaders{Claims: map[string]string{"X-MCP-Client-Id": "client_id", "X-MCP-Scope": "scope"}},
+			},
 		},
 	}
-	if err := cfg.Normalize(nil, nil); err != nil {
+	if err := cfg.Check(nil, nil); err != nil {
 		closeAll()
 		return fmt.Errorf("dev: config: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 )
 
 const timeoutsYAML = `
@@ -23,18 +24,22 @@ func TestTimeoutKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := time.Duration(c.ReadHeaderTimeout); got != 10*time.Second {
+	if got := c.HeaderTimeout(); got != 10*time.Second {
 		t.Errorf("read_header_timeout default = %v", got)
 	}
-	if got := time.Duration(c.Proxy.BodyReadTimeout); got != 30*time.Second {
+	f, err := frontdoor.Compile(c.Options, sidecar.Env(nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(f.Policy().BodyReadTimeout); got != 30*time.Second {
 		t.Errorf("body_read_timeout default = %v", got)
 	}
 	c, err = sidecar.Parse([]byte(timeoutsYAML + "read_header_timeout: 2s\nbody_read_timeout: 1m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(c.ReadHeaderTimeout) != 2*time.Second || time.Duration(c.Proxy.BodyReadTimeout) != time.Minute {
-		t.Errorf("parsed %v, %v", time.Duration(c.ReadHeaderTimeout), time.Duration(c.Proxy.BodyReadTimeout))
+	if time.Duration(c.ReadHeaderTimeout) != 2*time.Second || time.Duration(c.BodyReadTimeout) != time.Minute {
+		t.Errorf("parsed %v, %v", time.Duration(c.ReadHeaderTimeout), time.Duration(c.BodyReadTimeout))
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"read_header_timeout: -1s\n", "read_header_timeout: must be positive"},
@@ -57,10 +62,10 @@ func TestTimeoutKeys(t *testing.T) {
 	if err := a.Reload(c2); err != nil {
 		t.Fatal(err)
 	}
-	if got := time.Duration(a.Config().ReadHeaderTimeout); got != 2*time.Second {
+	if got := a.ReadHeaderTimeout(); got != 2*time.Second {
 		t.Errorf("read_header_timeout after reload = %v, want the running 2s", got)
 	}
-	if got := time.Duration(a.Config().Proxy.BodyReadTimeout); got != 5*time.Second {
+	if got := time.Duration(a.FrontDoor().Policy().BodyReadTimeout); got != 5*time.Second {
 		t.Errorf("body_read_timeout after reload = %v, want 5s (it follows reloads)", got)
 	}
 }

@@ -15,11 +15,11 @@ import (
 // variables.
 func FromFlags(upstream, listen string) (*Config, error) {
 	c := &Config{Listen: listen}
-	c.Proxy.Upstream = upstream
+	c.Upstream = upstream
 	if err := ApplyArcadeEnv(c, os.Getenv); err != nil {
 		return nil, err
 	}
-	if err := c.Normalize(nil, nil); err != nil {
+	if err := c.Check(nil, nil); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -49,21 +49,22 @@ type TokenReport struct {
 // (keys are fetched as a request would fetch them).
 func (a *App) TokenInfo(ctx context.Context, token string) (*TokenReport, error) {
 	sum := sha256.Sum256([]byte(token))
-	cfg := a.Config()
-	ex := a.Validator().Explain(ctx, token)
+	fd := a.FrontDoor()
+	cfg := fd.Resource()
+	ex := fd.Validator().Explain(ctx, token)
 	r := &TokenReport{Fingerprint: hex.EncodeToString(sum[:6]), Header: ex.Header, Claims: ex.Claims, Steps: ex.Steps}
 	if ex.Error != nil {
-		md, err := rs.MetadataURL(cfg.RS.Resource)
+		md, err := rs.MetadataURL(cfg.Resource)
 		if err != nil {
 			return nil, err
 		}
-		ch := rs.Challenger{MetadataURL: md, Scopes: cfg.RS.ChallengeScopes}
+		ch := rs.Challenger{MetadataURL: md, Scopes: cfg.ChallengeScopes}
 		r.Status, r.WWWAuthenticate, r.Reason = ex.Error.Status, ch.Header(ex.Error), ex.Error.Reason
 		return r, nil
 	}
 	id := ex.Identity
 	r.Accepted, r.Issuer, r.Subject, r.ClientID, r.Scopes = true, id.Issuer, id.Subject, id.ClientID, id.Scopes
-	r.Headers = cfg.Injector.Headers(id)
+	r.Headers = fd.Injector().Headers(id)
 	return r, nil
 }
 

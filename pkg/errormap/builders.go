@@ -2,18 +2,20 @@ package errormap
 
 import (
 	"encoding/json"
-	"strconv"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // CodeInternalError is the JSON-RPC error code JSONRPCError uses: -32603,
-// JSON-RPC 2.0's "Internal error". Arcade uses it for unexpected failures,
-// every MCP SDK maps it to a generic internal error, and the typed detail
-// travels in error.data. The implementation-defined range -32000..-32099 is
-// avoided on purpose: MCP and its SDKs hand out codes from it (-32002
-// resource not found, -32042 URL elicitation required, -32020 header
-// mismatch, Arcade's -32043 insufficient scope), so a private pick there
-// risks being read as one of those.
-const CodeInternalError = -32603
+// JSON-RPC 2.0's "Internal error" (the MCP Go SDK's
+// jsonrpc.CodeInternalError). Arcade uses it for unexpected failures, every
+// MCP SDK maps it to a generic internal error, and the typed detail travels
+// in error.data. The implementation-defined range -32000..-32099 is avoided
+// on purpose: MCP and its SDKs hand out codes from it (-32002 resource not
+// found, -32042 URL elicitation required, -32020 header mismatch, Arcade's
+// -32043 insufficient scope), so a private pick there risks being read as
+// one of those.
+const CodeInternalError = jsonrpc.CodeInternalError
 
 // unspecifiedMessage is Arcade's text for a blank error message (#814).
 const unspecifiedMessage = "Unspecified error during tool execution"
@@ -28,32 +30,49 @@ func (f Failure) forWire() Failure {
 	return f
 }
 
-// appendString appends s as a JSON string.
-func appendString(dst []byte, s string) []byte {
-	b, err := json.Marshal(s)
-	if err != nil { // cannot happen for a string
-		return append(dst, `""`...)
-	}
-	return append(dst, b...)
+// errorFields are the typed-error members shared by _meta.arcade and
+// error.data, in Arcade's order. Optional members are left out when zero,
+// never null.
+type errorFields struct {
+	ErrorKind    Kind  `json:"errorKind"`
+	CanRetry     bool  `json:"canRetry"`
+	RetryAfterMs int64 `json:"retryAfterMs,omitempty"`
+	StatusCode   int   `json:"statusCode,omitempty"`
 }
 
-// appendErrorFields appends the typed-error members shared by _meta.arcade
-// and error.data, in Arcade's order: errorKind, canRetry, retryAfterMs?,
-// statusCode?. Optional members are left out when zero, never null.
-func appendErrorFields(dst []byte, f Failure) []byte {
-	dst = append(dst, `{"errorKind":`...)
-	dst = appendString(dst, string(f.Kind))
-	dst = append(dst, `,"canRetry":`...)
-	dst = strconv.AppendBool(dst, f.CanRetry)
-	if f.RetryAfterMs != 0 {
-		dst = append(dst, `,"retryAfterMs":`...)
-		dst = strconv.AppendInt(dst, f.RetryAfterMs, 10)
+func fieldsOf(f Failure) errorFields {
+	return errorFields{ErrorKind: f.Kind, CanRetry: f.CanRetry, RetryAfterMs: f.RetryAfterMs, StatusCode: f.StatusCode}
+}
+
+type textContent struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// toolErrorResult is the CallToolResult of ToolErrorResult; it has no
+// structuredContent member at all.
+type toolErrorResult struct {
+	Content []textContent `json:"content"`
+	IsError bool          `json:"isError"`
+	Meta    struct {
+		Arcade errorFields `json:"arcade"`
+	} `json:"_meta"`
+}
+
+// jsonrpcErrorObject is the error member of JSONRPCError.
+type jsonrpcErrorObject struct {
+	Code    int         `json:"code"`
+	Message string      `json:"message"`
+	Data    errorFields `json:"data"`
+}
+
+// marshal encodes values of this file's types, which cannot fail to encode.
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("errormap: " + err.Error())
 	}
-	if f.StatusCode != 0 {
-		dst = append(dst, `,"statusCode":`...)
-		dst = strconv.AppendInt(dst, int64(f.StatusCode), 10)
-	}
-	return append(dst, '}')
+	return b
 }
 
 // ToolErrorResult renders f as an MCP CallToolResult, shaped like Arcade's
@@ -67,13 +86,9 @@ func appendErrorFields(dst []byte, f Failure) []byte {
 // "Unspecified error during tool execution".
 func ToolErrorResult(f Failure) json.RawMessage {
 	f = f.forWire()
-	b := make([]byte, 0, 160+len(f.Message))
-	b = append(b, `{"content":[{"type":"text","text":`...)
-	b = appendString(b, f.Message)
-	b = append(b, `}],"isError":true,"_meta":{"arcade":`...)
-	b = appendErrorFields(b, f)
-	b = append(b, "}}"...)
-	return b
+	r := toolErrorResult{Content: []textContent{{Type: "text", Text: f.Message}}, IsError: true}
+	r.Meta.Arcade = fieldsOf(f)
+	return marshal(r)
 }
 
 // appendID appends a JSON-RPC id; an empty or invalid id becomes null.
@@ -94,22 +109,20 @@ func appendID(dst []byte, id json.RawMessage) []byte {
 // CodeInternalError for the choice of code.
 func JSONRPCError(id json.RawMessage, f Failure) []byte {
 	f = f.forWire()
-	b := make([]byte, 0, 160+len(f.Message)+len(id))
+	// The envelope is spliced by hand because id is copied verbatim:
+	// encoding/json would re-escape a json.RawMessage ("<" → "\u003c").
+	e := marshal(jsonrpcErrorObject{Code: CodeInternalError, Message: f.Message, Data: fieldsOf(f)})
+	b := make([]byte, 0, 40+len(id)+len(e))
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = appendID(b, id)
-	b = append(b, `,"error":{"code":`...)
-	b = strconv.AppendInt(b, CodeInternalError, 10)
-	b = append(b, `,"message":`...)
-	b = appendString(b, f.Message)
-	b = append(b, `,"data":`...)
-	b = appendErrorFields(b, f)
-	b = append(b, "}}"...)
-	return b
+	b = append(b, `,"error":`...)
+	b = append(b, e...)
+	return append(b, '}')
 }
 
-// JSONRPCResult renders {"jsonrpc":"2.0","id":<id>,"result":<result>}. result
-// is copied byte for byte; an empty result is written as {} (MCP's empty
-// result). An empty or invalid id becomes null.
+// JSONRPCResult renders {"jsonrpc":"2.0","id":<id>,"result":<result>}. id and
+// result are copied byte for byte (spliced, not re-encoded); an empty result
+// is written as {} (MCP's empty result). An empty or invalid id becomes null.
 func JSONRPCResult(id json.RawMessage, result json.RawMessage) []byte {
 	result = trimWS(result)
 	if len(result) == 0 {

@@ -24,6 +24,8 @@ func TestToolErrorResult(t *testing.T) {
 			`{"content":[{"type":"text","text":"Unspecified error during tool execution"}],"isError":true,"_meta":{"arcade":{"errorKind":"UNKNOWN","canRetry":false}}}`},
 		{"message is JSON-escaped", Failure{Kind: KindUnknown, Message: "a \"quoted\"\nline"},
 			`{"content":[{"type":"text","text":"a \"quoted\"\nline"}],"isError":true,"_meta":{"arcade":{"errorKind":"UNKNOWN","canRetry":false}}}`},
+		{"HTML characters escaped as encoding/json does", Failure{Kind: KindUnknown, Message: "a<b>&c\u2028"},
+			`{"content":[{"type":"text","text":"a\u003cb\u003e\u0026c\u2028"}],"isError":true,"_meta":{"arcade":{"errorKind":"UNKNOWN","canRetry":false}}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +66,8 @@ func TestJSONRPCError(t *testing.T) {
 			`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"HTTP request timed out before a complete response was received.","data":{"errorKind":"NETWORK_TRANSPORT_RUNTIME_TIMEOUT","canRetry":true}}}`},
 		{"invalid id → null", json.RawMessage(`{oops`), Failure{Kind: KindNetworkUnmapped, Message: MessageTransportUnmapped, CanRetry: true},
 			`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"HTTP request failed before a complete response was received.","data":{"errorKind":"NETWORK_TRANSPORT_RUNTIME_UNMAPPED","canRetry":true}}}`},
+		{"string id with HTML characters kept verbatim", json.RawMessage(`"a<b&c"`), Failure{Kind: KindUnknown, Message: "x<y"},
+			`{"jsonrpc":"2.0","id":"a<b&c","error":{"code":-32603,"message":"x\u003cy","data":{"errorKind":"UNKNOWN","canRetry":false}}}`},
 		{"padded id trimmed", json.RawMessage(" 1.50 "), Failure{Kind: KindToolFatal, Message: MessageTLS},
 			`{"jsonrpc":"2.0","id":1.50,"error":{"code":-32603,"message":"TLS handshake failed — likely a local certificate or trust configuration issue.","data":{"errorKind":"TOOL_RUNTIME_FATAL","canRetry":false}}}`},
 	}

@@ -14,14 +14,22 @@
 // Failure whose Message is fixed text from those tables (Arcade's wire
 // strings), never text from an error, header or body.
 //
-// FromTransport returns the zero Failure (IsZero) for context.Canceled: the
-// client went away and nothing should be written.
+// FromTransport decides by the error's type and value only (errors.Is and
+// errors.As on context.DeadlineExceeded, net.Error timeouts, the crypto/tls
+// and crypto/x509 error types, *net.OpError, *net.DNSError, syscall errnos),
+// never by its text; an error that says what it is only in words lands in
+// the "other" row. It returns the zero Failure (IsZero) for
+// context.Canceled: the client went away and nothing should be written.
 //
 // # Rendering
 //
 // ToolErrorResult renders a CallToolResult with isError: true and Arcade's
-// _meta.arcade block; JSONRPCError renders a -32603 error with the same block
-// as error.data; JSONRPCResult wraps a result.
+// _meta.arcade block; JSONRPCError renders a -32603 error
+// (CodeInternalError, the MCP Go SDK's jsonrpc.CodeInternalError) with the
+// same block as error.data; JSONRPCResult wraps a result. The tool result and
+// the error object are encoded with encoding/json from structs; only the
+// JSON-RPC envelope is spliced, because the request id and a result are
+// copied byte for byte.
 //
 // When there is no JSON-RPC request to answer (a GET stream, a DELETE, a POST
 // of only notifications or responses), GatewayStatus is the front door's own

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,10 +93,8 @@ var statusTable = []statusRow{
 }
 
 func statusRowFor(status int, h http.Header) int {
-	for i, r := range statusTable {
-		if r.match(status, h) {
-			return i
-		}
+	if i := slices.IndexFunc(statusTable, func(r statusRow) bool { return r.match(status, h) }); i >= 0 {
+		return i
 	}
 	return len(statusTable) - 1 // unreachable: the last row matches everything
 }
@@ -369,12 +368,10 @@ var transportTable = []transportRow{
 }
 
 func transportRowFor(err error) int {
-	for i, r := range transportTable {
-		if r.match(err) {
-			return i
-		}
+	if i := slices.IndexFunc(transportTable, func(r transportRow) bool { return r.match(err) }); i >= 0 {
+		return i
 	}
-	return len(transportTable) - 1
+	return len(transportTable) - 1 // unreachable: the last row matches everything
 }
 
 // FromTransport classifies an error returned by an http.Transport round trip
@@ -383,17 +380,27 @@ func transportRowFor(err error) int {
 //
 //   - context.Canceled (the client went away) and a nil error give the zero
 //     Failure: answer nothing, there is nobody to answer;
-//   - context.DeadlineExceeded, os.ErrDeadlineExceeded, any net.Error whose
-//     Timeout() is true, "timeout awaiting response headers":
+//   - context.DeadlineExceeded, os.ErrDeadlineExceeded, any error in the
+//     chain whose Timeout() is true (net.Error, net/http's response header
+//     and TLS handshake timeouts, ETIMEDOUT):
 //     NETWORK_TRANSPORT_RUNTIME_TIMEOUT, retryable;
-//   - TLS and X.509 failures (including an HTTPS request answered in plain
-//     HTTP): TOOL_RUNTIME_FATAL (Arcade's FatalToolError), not retryable;
+//   - TLS and X.509 failures (*tls.CertificateVerificationError,
+//     tls.RecordHeaderError, tls.AlertError, *tls.ECHRejectionError, the
+//     x509 error types, a TLS alert sent or received, an HTTPS request
+//     answered in plain HTTP): TOOL_RUNTIME_FATAL (Arcade's
+//     FatalToolError), not retryable;
 //   - dial/proxyconnect *net.OpError, *net.DNSError, ECONNREFUSED,
 //     ECONNRESET, ECONNABORTED, EHOSTUNREACH, ENETUNREACH:
 //     NETWORK_TRANSPORT_RUNTIME_UNREACHABLE, retryable;
 //   - anything else: NETWORK_TRANSPORT_RUNTIME_UNMAPPED, retryable.
 //
-// StatusCode and RetryAfterMs are 0. The error's text never reaches Message.
+// Classification is by error type and value only (errors.Is, errors.As,
+// net.OpError.Op), never by the error's text; an error that only says what
+// it is in words is "anything else". A caller whose transport hides the
+// cause from errors.As must make it visible by type: Caddy's
+// reverseproxy.DialError has no Unwrap, so wrap it in a *net.OpError with Op
+// "dial". StatusCode and RetryAfterMs are 0. The error's text never reaches
+// Message.
 func FromTransport(err error) Failure {
 	if err == nil {
 		return Failure{}
@@ -404,36 +411,88 @@ func FromTransport(err error) Failure {
 
 func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
 
+// inChain reports whether match holds for err or for any error it wraps,
+// following Unwrap() error chains and Unwrap() []error trees. Unlike
+// errors.As it does not stop at the first error of a type: a *url.Error
+// whose Timeout() is false may still wrap one whose Timeout() is true.
+func inChain(err error, match func(error) bool) bool {
+	for err != nil {
+		if match(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			return slices.ContainsFunc(u.Unwrap(), func(e error) bool { return inChain(e, match) })
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// isTimeout: the request's deadline (context.DeadlineExceeded, also what
+// net/http's "timeout awaiting response headers" error Is), a connection
+// deadline (os.ErrDeadlineExceeded), or any error in the chain whose
+// Timeout() is true (net.Error, *url.Error, net/http's TLS handshake and
+// response header timeouts, syscall.ETIMEDOUT).
 func isTimeout(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return strings.Contains(err.Error(), "timeout awaiting response headers")
+	return inChain(err, func(e error) bool {
+		t, ok := e.(interface{ Timeout() bool })
+		return ok && t.Timeout()
+	})
 }
 
+// isTLS: the TLS and X.509 error types, an HTTPS request answered in plain
+// HTTP (http.ErrSchemeMismatch), and a TLS alert crypto/tls sent or
+// received, which it reports as a *net.OpError with Op "local error" or
+// "remote error" wrapping the alert. A handshake error crypto/tls returns
+// without a type (a bare "tls: ..." error) is not recognized: it falls to
+// "other".
 func isTLS(err error) bool {
 	var (
-		cve *tls.CertificateVerificationError
-		rhe tls.RecordHeaderError
-		ale tls.AlertError
-		uae x509.UnknownAuthorityError
-		cie x509.CertificateInvalidError
-		hne x509.HostnameError
-		sre x509.SystemRootsError
+		cve  *tls.CertificateVerificationError
+		ech  *tls.ECHRejectionError
+		rhe  tls.RecordHeaderError
+		ale  tls.AlertError
+		uae  x509.UnknownAuthorityError
+		cie  x509.CertificateInvalidError
+		hne  x509.HostnameError
+		sre  x509.SystemRootsError
+		cons x509.ConstraintViolationError
+		uce  x509.UnhandledCriticalExtension
+		iae  x509.InsecureAlgorithmError
 	)
 	if errors.Is(err, http.ErrSchemeMismatch) ||
-		errors.As(err, &cve) || errors.As(err, &rhe) || errors.As(err, &ale) ||
-		errors.As(err, &uae) || errors.As(err, &cie) || errors.As(err, &hne) || errors.As(err, &sre) {
+		errors.As(err, &cve) || errors.As(err, &ech) || errors.As(err, &rhe) || errors.As(err, &ale) ||
+		errors.As(err, &uae) || errors.As(err, &cie) || errors.As(err, &hne) || errors.As(err, &sre) ||
+		errors.As(err, &cons) || errors.As(err, &uce) || errors.As(err, &iae) {
 		return true
 	}
-	s := err.Error()
-	return strings.Contains(s, "tls: ") || strings.Contains(s, "x509: ")
+	return inChain(err, func(e error) bool {
+		op, ok := e.(*net.OpError)
+		return ok && (op.Op == tlsAlertSent || op.Op == tlsAlertReceived)
+	})
 }
 
+// The net.OpError.Op values crypto/tls uses for the alerts it sends and
+// receives (crypto/tls conn.go).
+const (
+	tlsAlertSent     = "local error"
+	tlsAlertReceived = "remote error"
+)
+
+// unreachableErrnos are the system errors of a connection that could not be
+// made or was torn down.
+var unreachableErrnos = []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EHOSTUNREACH, syscall.ENETUNREACH}
+
+// isUnreachable: a failed dial or proxy connect (*net.OpError), a failed
+// name lookup (*net.DNSError), or one of unreachableErrnos anywhere in the
+// chain.
 func isUnreachable(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
@@ -443,11 +502,5 @@ func isUnreachable(err error) bool {
 	if errors.As(err, &dns) {
 		return true
 	}
-	for _, e := range [...]syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	s := err.Error()
-	return strings.Contains(s, "no such host") || strings.Contains(s, "connection refused")
+	return slices.ContainsFunc(unreachableErrnos, func(e syscall.Errno) bool { return errors.Is(err, e) })
 }

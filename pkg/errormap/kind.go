@@ -1,6 +1,9 @@
 package errormap
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Kind is an error kind from Arcade's ErrorKind taxonomy
 // (arcade_core.errors.ErrorKind). The value of every constant equals its
@@ -58,14 +61,7 @@ func AllKinds() []Kind {
 }
 
 // Valid reports whether k is one of the kinds in AllKinds.
-func (k Kind) Valid() bool {
-	for _, v := range AllKinds() {
-		if k == v {
-			return true
-		}
-	}
-	return false
-}
+func (k Kind) Valid() bool { return slices.Contains(AllKinds(), k) }
 
 // IsToolkit reports whether k has the "TOOLKIT_" prefix.
 func (k Kind) IsToolkit() bool { return strings.HasPrefix(string(k), "TOOLKIT_") }

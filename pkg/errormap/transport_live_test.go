@@ -2,6 +2,7 @@ package errormap
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log"
 	"net"
@@ -45,6 +46,43 @@ func TestLiveTransportErrors(t *testing.T) {
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the client's "bad certificate" alert
 	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
+
+	// A server that wants a client certificate: the client learns it from
+	// the alert the server sends (a *net.OpError "remote error").
+	mtlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	mtlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	mtlsSrv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert}
+	mtlsSrv.StartTLS()
+	defer mtlsSrv.Close()
+
+	// A TLS 1.2-only server for a TLS 1.3-only client: protocol_version alert.
+	oldTLS := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	oldTLS.Config.ErrorLog = log.New(io.Discard, "", 0)
+	oldTLS.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	oldTLS.StartTLS()
+	defer oldTLS.Close()
+
+	// Accepts TCP connections and never says a word.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
 
 	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _, err := w.(http.Hijacker).Hijack()
@@ -90,6 +128,19 @@ func TestLiveTransportErrors(t *testing.T) {
 		{"https to a plain http server", func() error {
 			return roundTrip(t, &http.Transport{}, context.Background(), "https://"+slowURL.Host+"/")
 		}, KindToolFatal},
+		{"client certificate required (alert received)", func() error {
+			tr := mtlsSrv.Client().Transport.(*http.Transport).Clone()
+			return roundTrip(t, tr, context.Background(), mtlsSrv.URL)
+		}, KindToolFatal},
+		{"protocol version alert", func() error {
+			tr := oldTLS.Client().Transport.(*http.Transport).Clone()
+			tr.TLSClientConfig.MinVersion = tls.VersionTLS13
+			return roundTrip(t, tr, context.Background(), oldTLS.URL)
+		}, KindToolFatal},
+		{"TLS handshake timeout", func() error {
+			tr := &http.Transport{TLSHandshakeTimeout: 50 * time.Millisecond}
+			return roundTrip(t, tr, context.Background(), "https://"+mute.Addr().String()+"/")
+		}, KindNetworkTimeout},
 		{"server hangs up without a response", func() error {
 			return roundTrip(t, &http.Transport{}, context.Background(), hangup.URL)
 		}, KindNetworkUnmapped},

@@ -3,7 +3,9 @@ package mcpproxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
@@ -15,8 +17,8 @@ const DefaultMaxBodyBytes = 4 << 20
 // DefaultBodyReadTimeout is how long a client has to send a request body.
 const DefaultBodyReadTimeout = 30 * time.Second
 
-// Config is the proxying part of the front door's configuration.
-type Config struct {
+// Policy is the proxying part of the front door's configuration.
+type Policy struct {
 	// Upstream is the MCP server's base URL (http or https).
 	Upstream string `yaml:"upstream" json:"upstream"`
 	// IdentityHeaders carry the caller's sub and chosen claims.
@@ -49,48 +51,95 @@ type Config struct {
 // SecretSource is a secret read from an environment variable or a file.
 type SecretSource = rs.SecretSource
 
-// Normalize validates c and fills defaults; errors name the config key.
-func (c *Config) Normalize() error {
-	var errs []error
-	u, err := url.Parse(c.Upstream)
-	switch {
-	case c.Upstream == "":
-		errs = append(errs, &rs.FieldError{Field: "upstream", Msg: "is required"})
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		errs = append(errs, &rs.FieldError{Field: "upstream", Msg: fmt.Sprintf("%q must be an http:// or https:// URL with a host", c.Upstream)})
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		errs = append(errs, &rs.FieldError{Field: "upstream", Msg: "must not contain a query, fragment or user information"})
-	}
-	if err := c.NormalizeGuard(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
+// UpstreamRule says whether the upstream option is required (the
+// sidecar proxies itself) or must be absent (Caddy's reverse_proxy
+// proxies).
+type UpstreamRule int
 
-// NormalizeGuard validates and defaults everything but upstream (the Caddy
-// module proxies with reverse_proxy and has no upstream key).
-func (c *Config) NormalizeGuard() error {
+const (
+	// UpstreamRequired: upstream must be an http(s) URL.
+	UpstreamRequired UpstreamRule = iota
+	// UpstreamForbidden: upstream must not be set.
+	UpstreamForbidden
+)
+
+// Normalized validates c and returns a copy with the defaults filled in;
+// c itself is never written to. Errors are *rs.FieldError naming the key.
+func (c Policy) Normalized(up UpstreamRule) (Policy, error) {
+	n := c.clone()
 	var errs []error
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	} else if c.MaxBodyBytes < 0 {
+	switch up {
+	case UpstreamRequired:
+		if err := checkUpstream(n.Upstream); err != nil {
+			errs = append(errs, err)
+		}
+	case UpstreamForbidden:
+		if n.Upstream != "" {
+			errs = append(errs, &rs.FieldError{Field: "upstream", Msg: "is not used here (reverse_proxy proxies)"})
+		}
+	}
+	if n.MaxBodyBytes == 0 {
+		n.MaxBodyBytes = DefaultMaxBodyBytes
+	} else if n.MaxBodyBytes < 0 {
 		errs = append(errs, &rs.FieldError{Field: "max_body_bytes", Msg: "must be positive"})
 	}
-	if c.BodyReadTimeout == 0 {
-		c.BodyReadTimeout = rs.Duration(DefaultBodyReadTimeout)
-	} else if c.BodyReadTimeout < 0 {
+	if n.BodyReadTimeout == 0 {
+		n.BodyReadTimeout = rs.Duration(DefaultBodyReadTimeout)
+	} else if n.BodyReadTimeout < 0 {
 		errs = append(errs, &rs.FieldError{Field: "body_read_timeout", Msg: "must be positive"})
 	}
-	if c.PreserveHost == nil {
-		t := true
-		c.PreserveHost = &t
+	if n.PreserveHost == nil {
+		n.PreserveHost = ptr(true)
 	}
-	if c.StripErrorStructuredContent == nil {
-		t := true
-		c.StripErrorStructuredContent = &t
+	if n.StripErrorStructuredContent == nil {
+		n.StripErrorStructuredContent = ptr(true)
 	}
-	if err := c.RequiredScopes.normalize(); err != nil {
+	if err := n.RequiredScopes.normalize(); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return n, errors.Join(errs...)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func checkUpstream(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return &rs.FieldError{Field: "upstream", Msg: "is required", Err: rs.ErrRequired}
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return &rs.FieldError{Field: "upstream", Msg: fmt.Sprintf("%q must be an http:// or https:// URL with a host", raw)}
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return &rs.FieldError{Field: "upstream", Msg: "must not contain a query, fragment or user information"}
+	}
+	return nil
+}
+
+// clone returns a deep copy of c: no slice, map or pointer is shared.
+func (c Policy) clone() Policy {
+	c.IdentityHeaders.Claims = maps.Clone(c.IdentityHeaders.Claims)
+	c.SecretHeaders = slices.Clone(c.SecretHeaders)
+	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
+	c.RequiredScopes = RequiredScopes{Methods: cloneRules(c.RequiredScopes.Methods), Tools: cloneRules(c.RequiredScopes.Tools)}
+	if c.SessionKey != nil {
+		c.SessionKey = ptr(*c.SessionKey)
+	}
+	if c.PreserveHost != nil {
+		c.PreserveHost = ptr(*c.PreserveHost)
+	}
+	if c.StripErrorStructuredContent != nil {
+		c.StripErrorStructuredContent = ptr(*c.StripErrorStructuredContent)
+	}
+	return c
+}
+
+func cloneRules(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }

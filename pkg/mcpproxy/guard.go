@@ -27,14 +27,11 @@ type Options struct {
 	// Transport reaches the upstream (default: a tuned clone of
 	// http.DefaultTransport).
 	Transport http.RoundTripper
-	// ProcessSessionKey binds sessions when session_key is not configured.
-	// Front doors draw it once per process (NewProcessSessionKey) and keep
-	// it across reloads, so open sessions survive them; nil draws a key
-	// for this Guard alone.
-	ProcessSessionKey []byte
-	// Getenv and ReadFile resolve the session key (os functions when nil).
-	Getenv   func(string) string
-	ReadFile func(string) ([]byte, error)
+	// SessionKey binds session ids to callers: session_key resolved, or
+	// the per-process key when it is unset (front doors draw that once per
+	// process with NewProcessSessionKey and keep it across reloads, so
+	// open sessions survive them). Empty: a key is drawn for this Guard.
+	SessionKey []byte
 }
 
 // Guard is the MCP-aware part of the front door that does not depend on
@@ -75,7 +72,7 @@ func (s *State) Identity() *rs.Identity { return s.id }
 func (s *State) Request() *Request { return s.req }
 
 // NewGuard builds the shared request guard from normalized configs.
-func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Guard, error) {
+func NewGuard(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (*Guard, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -112,17 +109,8 @@ func NewGuard(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Optio
 	for _, p := range rs.MetadataPaths(rc.Resource) {
 		g.prm[p] = mh
 	}
-	var key []byte
-	if pc.SessionKey != nil {
-		k, err := pc.SessionKey.Resolve("session_key", o.Getenv, o.ReadFile)
-		if err != nil {
-			return nil, err
-		}
-		key = []byte(k)
-		if len(key) < 16 {
-			return nil, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"}
-		}
-	} else if key = o.ProcessSessionKey; len(key) == 0 {
+	key := o.SessionKey
+	if len(key) == 0 {
 		if key, err = NewProcessSessionKey(); err != nil {
 			return nil, err
 		}
@@ -288,8 +276,9 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 	st := &State{id: id, path: r.URL.Path}
 	body, err := g.bufferBody(w, r)
 	if err != nil {
-		plain(w, bodyErrorStatus(err))
-		return nil, "", false
+		status, reason := bodyRefusal(err)
+		plain(w, status)
+		return nil, reason, false
 	}
 	if r.Method == http.MethodPost {
 		if reason := unreadableBody(r.Header); reason != "" {
@@ -314,7 +303,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 				id = req.Messages[0].ID
 			}
 			jsonrpcErrorID(w, id, http.StatusBadRequest, -32020, msg)
-			return nil, "", false
+			return nil, "bad_request", false
 		}
 		if missing := Missing(g.scopes.Needed(req), id); missing != nil {
 			g.challenger.Write(w, rs.InsufficientScope(missing))
@@ -341,7 +330,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
 		if len(sids) > 1 {
 			jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: more than one Mcp-Session-Id")
-			return nil, "", false
+			return nil, "bad_request", false
 		}
 		upstreamID, ok := g.binder.Unwrap(id.Issuer, id.Subject, sids[0])
 		if !ok {
@@ -375,16 +364,16 @@ func (bufferedBody) Close() error { return nil }
 // errBodyTimeout is a body not sent within body_read_timeout.
 var errBodyTimeout = errors.New("request body not received in time")
 
-// bodyErrorStatus is the answer to a body bufferBody could not read: 413
+// bodyRefusal is the answer to a body bufferBody could not read: 413
 // too large, 408 too slow, 400 otherwise (broken chunking, client gone).
-func bodyErrorStatus(err error) int {
+func bodyRefusal(err error) (status int, reason string) {
 	switch {
 	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errBodyTimeout):
-		return http.StatusRequestTimeout
+		return http.StatusRequestTimeout, "body_timeout"
 	}
-	return http.StatusBadRequest
+	return http.StatusBadRequest, "bad_request"
 }
 
 // bufferBody reads the whole request body (at most maxBody bytes) before

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/promreg"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -24,13 +25,13 @@ type Handler struct {
 }
 
 // New builds the sidecar handler from normalized configs and a validator.
-func New(rc *rs.Config, pc *Config, v *rs.Validator, inj *Injector, o Options) (*Handler, error) {
+func New(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (*Handler, error) {
 	g, err := NewGuard(rc, pc, v, inj, o)
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{Guard: g}
-	h.upstreamD, err = rs.Register(o.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	h.upstreamD, err = promreg.Register(o.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "mcp_auth", Name: "upstream_duration_seconds",
 		Help:    "Time from forwarding a request to the MCP server until its response headers, by status code.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -76,8 +77,8 @@ func TestBufferBodyDeadlines(t *testing.T) {
 			r.Body, r.ContentLength = c.body, c.length
 			before := time.Now()
 			_, err := g.bufferBody(w, r)
-			if err == nil || bodyErrorStatus(err) != c.status {
-				t.Fatalf("err %v → %d, want %d", err, bodyErrorStatus(err), c.status)
+			if status, _ := bodyRefusal(err); err == nil || status != c.status {
+				t.Fatalf("err %v → %d, want %d", err, status, c.status)
 			}
 			if w.Header().Get("Connection") != "close" {
 				t.Errorf("Connection = %q, want close (set before the answer)", w.Header().Get("Connection"))
@@ -137,7 +138,7 @@ func TestAbandonUnreadBodyServer(t *testing.T) {
 	_ = c.SetDeadline(start.Add(2 * time.Second))
 	fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Length: 200\r\n\r\n{", addr)
 	all, err := io.ReadAll(c)
-	if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("after %v: %v (read %q)", time.Since(start), err, all)
 	}
 	resp, perr := http.ReadResponse(bufio.NewReader(strings.NewReader(string(all))), nil)

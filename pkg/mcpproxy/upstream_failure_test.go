@@ -97,12 +97,12 @@ func newFrontDoor(t *testing.T) *frontDoor {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	rc := rs.Config{Resource: base + "/mcp", AuthorizationServers: []rs.AuthorizationServer{{Issuer: as.Issuer, JWKSURI: as.JWKSURL()}}}
-	if err := rc.Normalize(); err != nil {
+	rc, err := rs.Config{Resource: base + "/mcp", AuthorizationServers: []rs.AuthorizationServer{{Issuer: as.Issuer, JWKSURI: as.JWKSURL()}}}.Normalized()
+	if err != nil {
 		t.Fatal(err)
 	}
-	pc := mcpproxy.Config{Upstream: upSrv.URL}
-	if err := pc.Normalize(); err != nil {
+	pc, err := mcpproxy.Policy{Upstream: upSrv.URL}.Normalized(mcpproxy.UpstreamRequired)
+	if err != nil {
 		t.Fatal(err)
 	}
 	v, err := rs.NewValidator(rc, rs.Options{})

@@ -14,7 +14,7 @@ func benchValidator(b *testing.B, alg string, cacheSize int) (*rs.Validator, str
 	srv := jwkstest.NewServer(b, k)
 	cfg := rs.Config{Resource: resource, ValidationCacheSize: cacheSize,
 		AuthorizationServers: []rs.AuthorizationServer{{Issuer: srv.Issuer, JWKSURI: srv.JWKSURL()}}}
-	if err := cfg.Normalize(); err != nil {
+	if err := normalizeInto(&cfg); err != nil {
 		b.Fatal(err)
 	}
 	clk := &clock{t: t0}

@@ -8,15 +8,16 @@ import (
 	"strings"
 )
 
-// ExtractBearer returns the bearer token of a request, or an *Error:
+// ExtractBearer returns the bearer token of a request, or an *Error (by
+// Reason):
 //   - no Authorization header, or one with another scheme (RFC 6750 §3.1:
-//     "lacks any authentication information"): ErrMissingToken (401, no
-//     error code);
+//     "lacks any authentication information"): "missing" (401, no error
+//     code);
 //   - more than one Authorization header, or a token in the header and in
-//     the query: ErrMultipleTokens (400 invalid_request);
-//   - "Bearer" with an empty or non-b64token value: ErrMalformedHeader
+//     the query: "multiple_tokens" (400 invalid_request);
+//   - "Bearer" with an empty or non-b64token value: "malformed_header"
 //     (400 invalid_request);
-//   - access_token in the query string: ErrTokenInQuery (400
+//   - access_token in the query string: "token_in_query" (400
 //     invalid_request); a query token is never accepted.
 //
 // The scheme is matched case-insensitively.
@@ -25,27 +26,27 @@ func ExtractBearer(h http.Header, query url.Values) (string, *Error) {
 	vals := h.Values("Authorization")
 	switch {
 	case len(vals) > 1:
-		return "", ErrMultipleTokens
+		return "", errMultipleTokens
 	case len(vals) == 0:
 		if inQuery {
-			return "", ErrTokenInQuery
+			return "", errTokenInQuery
 		}
-		return "", ErrMissingToken
+		return "", errMissingToken
 	}
 	v := vals[0]
 	isBearer := len(v) >= 6 && strings.EqualFold(v[:6], "Bearer") && (len(v) == 6 || v[6] == ' ' || v[6] == '\t')
 	if !isBearer {
 		if inQuery {
-			return "", ErrTokenInQuery
+			return "", errTokenInQuery
 		}
-		return "", ErrMissingToken
+		return "", errMissingToken
 	}
 	if inQuery {
-		return "", ErrMultipleTokens
+		return "", errMultipleTokens
 	}
 	tok := strings.TrimLeft(v[6:], " ")
 	if !isB64Token(tok) {
-		return "", ErrMalformedHeader
+		return "", errMalformedHeader
 	}
 	return tok, nil
 }
@@ -110,7 +111,7 @@ func (c Challenger) Header(e *Error) string {
 	}
 	add("resource_metadata", c.MetadataURL)
 	add("error", e.Code)
-	if e.Code == CodeInsufficientScope {
+	if e.Code == codeInsufficientScope {
 		add("scope", strings.Join(e.Scopes, " "))
 		add("error_description", e.Description)
 	} else {
@@ -124,9 +125,9 @@ func (c Challenger) Header(e *Error) string {
 	return b.String()
 }
 
-// Body is the plain-text body of each failure status (Arcade's wire
+// statusBody is the plain-text body of each failure status (Arcade's wire
 // strings for 401 and 403).
-func Body(status int) string {
+func statusBody(status int) string {
 	switch status {
 	case http.StatusUnauthorized:
 		return "Unauthorized"
@@ -142,7 +143,7 @@ func Body(status int) string {
 func (c Challenger) Write(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = ErrSignature
+		e = errSignature
 	}
 	h := w.Header()
 	if v := c.Header(e); v != "" {
@@ -154,7 +155,7 @@ func (c Challenger) Write(w http.ResponseWriter, err error) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	body := Body(e.Status)
+	body := statusBody(e.Status)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.Status)
 	_, _ = w.Write([]byte(body))

@@ -173,7 +173,7 @@ func TestMetadataDocument(t *testing.T) {
 			{Issuer: "https://as3.example.com", AdvertiseURL: "https://login.example.com"},
 		},
 	}
-	if err := cfg.Normalize(); err != nil {
+	if err := normalizeInto(&cfg); err != nil {
 		t.Fatal(err)
 	}
 	h, err := rs.NewMetadataHandler(cfg.Metadata())
@@ -203,7 +203,7 @@ func TestMetadataDocument(t *testing.T) {
 	}
 	// Minimal document: no scopes, no name → keys omitted.
 	min := rs.Config{Resource: "https://h.example", AuthorizationServers: []rs.AuthorizationServer{{Issuer: "https://as.example"}}}
-	if err := min.Normalize(); err != nil {
+	if err := normalizeInto(&min); err != nil {
 		t.Fatal(err)
 	}
 	h, _ = rs.NewMetadataHandler(min.Metadata())

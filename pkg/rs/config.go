@@ -7,11 +7,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Defaults applied by Config.Normalize.
@@ -170,19 +169,6 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// UnmarshalYAML parses a duration scalar. A bad value is reported as a
-// yaml.TypeError with its line, so the decoder goes on and reports every
-// bad key at once.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a duration must be a value like 30s or 5m", n.Line)}}
-	}
-	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
-	}
-	return nil
-}
-
 // UnmarshalJSON accepts a duration string or integer nanoseconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
@@ -203,24 +189,70 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalText writes the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// ErrRequired is the cause of a *FieldError for a required option that
+// is missing (errors.Is(err, ErrRequired)).
+var ErrRequired = errors.New("is required")
+
 // FieldError is a configuration error that names the offending field by its
 // configuration key path, e.g. authorization_servers[1].algorithms[0].
 type FieldError struct {
 	Field string
 	Msg   string
+	// Err is the class of the error when callers may branch on it
+	// (ErrRequired), else nil.
+	Err error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns the error's class.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func requiredErr(field, msg string) error {
+	return &FieldError{Field: field, Msg: msg, Err: ErrRequired}
+}
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Normalize validates c and fills in defaults. Every error is a *FieldError
-// (joined with errors.Join when there are several).
-func (c *Config) Normalize() error {
+// Normalized validates c and returns a copy with the defaults filled in
+// and {tid} templates expanded; c itself is never written to. Every error
+// is a *FieldError (joined with errors.Join when there are several).
+func (c Config) Normalized() (Config, error) {
+	n := c.clone()
+	err := n.normalize()
+	return n, err
+}
+
+// clone returns a deep copy of c: no slice, map or pointer is shared.
+func (c Config) clone() Config {
+	c.ScopesSupported = slices.Clone(c.ScopesSupported)
+	c.ChallengeScopes = slices.Clone(c.ChallengeScopes)
+	c.AuthorizationServers = slices.Clone(c.AuthorizationServers)
+	for i := range c.AuthorizationServers {
+		as := &c.AuthorizationServers[i]
+		as.Audiences = slices.Clone(as.Audiences)
+		as.Algorithms = slices.Clone(as.Algorithms)
+		as.Tenants = slices.Clone(as.Tenants)
+		as.AlsoAdvertise = slices.Clone(as.AlsoAdvertise)
+		if as.Leeway != nil {
+			l := *as.Leeway
+			as.Leeway = &l
+		}
+		if as.Introspection != nil {
+			in := *as.Introspection
+			as.Introspection = &in
+		}
+	}
+	return c
+}
+
+func (c *Config) normalize() error {
 	var errs []error
-	if err := ValidateCanonicalURL(c.Resource); err != nil {
+	if c.Resource == "" {
+		errs = append(errs, requiredErr("resource", "is required"))
+	} else if err := ValidateCanonicalURL(c.Resource); err != nil {
 		errs = append(errs, fieldErr("resource", "%v", err))
 	}
 	if !isFieldValue(c.ResourceName) {
@@ -237,7 +269,7 @@ func (c *Config) Normalize() error {
 		c.ValidationCacheSize = DefaultValidationCacheSize
 	}
 	if len(c.AuthorizationServers) == 0 {
-		errs = append(errs, fieldErr("authorization_servers", "at least one authorization server is required"))
+		errs = append(errs, requiredErr("authorization_servers", "at least one authorization server is required"))
 	}
 	c.AuthorizationServers, errs = expandTenants(c.AuthorizationServers, errs)
 	seen := map[string]int{}

@@ -63,7 +63,7 @@ func TestNormalizeNamesTheField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mod(&c)
-			err := c.Normalize()
+			err := normalizeInto(&c)
 			if err == nil || !strings.Contains(err.Error(), tc.field) {
 				t.Fatalf("Normalize() = %v, want it to contain %q", err, tc.field)
 			}
@@ -72,7 +72,7 @@ func TestNormalizeNamesTheField(t *testing.T) {
 	c := valid()
 	c.ScopesSupported = []string{"c", "a", "b", "a", "c", "d"}
 	c.AuthorizationServers[0].Algorithms = []string{"Ed25519"}
-	if err := c.Normalize(); err != nil {
+	if err := normalizeInto(&c); err != nil {
 		t.Fatal(err)
 	}
 	as := c.AuthorizationServers[0]
@@ -82,7 +82,7 @@ func TestNormalizeNamesTheField(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v %+v", c, as)
 	}
 	d := valid()
-	if err := d.Normalize(); err != nil {
+	if err := normalizeInto(&d); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(d.AuthorizationServers[0].Algorithms, ",") != "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA" {

@@ -13,9 +13,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
-// ServerMetadata is the part of RFC 8414 / OIDC discovery the front door
+// serverMetadata is the part of RFC 8414 / OIDC discovery the front door
 // uses.
-type ServerMetadata struct {
+type serverMetadata struct {
 	Issuer                string `json:"issuer"`
 	JWKSURI               string `json:"jwks_uri"`
 	IntrospectionEndpoint string `json:"introspection_endpoint,omitempty"`
@@ -24,12 +24,12 @@ type ServerMetadata struct {
 // maxDocBytes bounds discovery and JWKS documents.
 const maxDocBytes = 1 << 20
 
-// Discover finds an authorization server's metadata: RFC 8414
+// discover finds an authorization server's metadata: RFC 8414
 // (/.well-known/oauth-authorization-server inserted before the issuer's
 // path) first, then OpenID Connect discovery through go-oidc. Either
 // document's issuer must equal issuer exactly, and its jwks_uri must be an
 // https (or loopback http) URL.
-func Discover(ctx context.Context, client *http.Client, issuer string) (*ServerMetadata, error) {
+func discover(ctx context.Context, client *http.Client, issuer string) (*serverMetadata, error) {
 	md, err8414 := discover8414(ctx, client, issuer)
 	if err8414 == nil {
 		return md, nil
@@ -38,7 +38,7 @@ func Discover(ctx context.Context, client *http.Client, issuer string) (*ServerM
 	if errOIDC != nil {
 		return nil, fmt.Errorf("discovery for %s failed: RFC 8414: %v; OIDC: %w", issuer, err8414, errOIDC)
 	}
-	var oidcMD ServerMetadata
+	var oidcMD serverMetadata
 	if err := p.Claims(&oidcMD); err != nil {
 		return nil, fmt.Errorf("OIDC discovery for %s: %w", issuer, err)
 	}
@@ -49,8 +49,8 @@ func Discover(ctx context.Context, client *http.Client, issuer string) (*ServerM
 	return &oidcMD, nil
 }
 
-// RFC8414URL returns the RFC 8414 §3.1 metadata URL of an issuer.
-func RFC8414URL(issuer string) (string, error) {
+// rfc8414URL returns the RFC 8414 §3.1 metadata URL of an issuer.
+func rfc8414URL(issuer string) (string, error) {
 	u, err := url.Parse(issuer)
 	if err != nil {
 		return "", err
@@ -60,8 +60,8 @@ func RFC8414URL(issuer string) (string, error) {
 	return out.String(), nil
 }
 
-func discover8414(ctx context.Context, client *http.Client, issuer string) (*ServerMetadata, error) {
-	mdURL, err := RFC8414URL(issuer)
+func discover8414(ctx context.Context, client *http.Client, issuer string) (*serverMetadata, error) {
+	mdURL, err := rfc8414URL(issuer)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func discover8414(ctx context.Context, client *http.Client, issuer string) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	var md ServerMetadata
+	var md serverMetadata
 	if err := json.Unmarshal(body, &md); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", mdURL, err)
 	}
@@ -82,7 +82,7 @@ func discover8414(ctx context.Context, client *http.Client, issuer string) (*Ser
 	return &md, nil
 }
 
-func checkDiscovered(md *ServerMetadata) error {
+func checkDiscovered(md *serverMetadata) error {
 	if md.JWKSURI == "" {
 		return errors.New("metadata has no jwks_uri")
 	}

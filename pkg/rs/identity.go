@@ -1,6 +1,9 @@
 package rs
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Identity is what the front door knows about a caller once its token has
 // been validated. It never holds the token itself.
@@ -26,14 +29,7 @@ type Identity struct {
 // HasScopes reports whether every scope in want was granted.
 func (id *Identity) HasScopes(want ...string) bool {
 	for _, w := range want {
-		found := false
-		for _, s := range id.Scopes {
-			if s == w {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.Contains(id.Scopes, w) {
 			return false
 		}
 	}

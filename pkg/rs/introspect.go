@@ -51,7 +51,7 @@ func (in *introspector) url(ctx context.Context) (string, error) {
 	if in.endpoint != "" {
 		return in.endpoint, nil
 	}
-	md, err := Discover(ctx, in.client, in.is.cfg.Issuer)
+	md, err := discover(ctx, in.client, in.is.cfg.Issuer)
 	if err != nil {
 		return "", err
 	}
@@ -112,7 +112,7 @@ func (v *Validator) introspect(ctx context.Context, token string, tr tracer) (*I
 		claims, err := in.ask(ctx, token)
 		if err != nil {
 			outage = errors.Join(outage, fmt.Errorf("%s: %w", iss, err))
-			tr.fail("introspection "+iss, ErrIntrospectionUnavailable.withCause(err))
+			tr.fail("introspection "+iss, errIntrospectionUnavailable.withCause(err))
 			continue
 		}
 		if active, _ := claims["active"].(bool); !active {
@@ -122,7 +122,7 @@ func (v *Validator) introspect(ctx context.Context, token string, tr tracer) (*I
 		delete(claims, "active")
 		if ci, ok := claims["iss"]; ok {
 			if s, _ := ci.(string); s != iss {
-				return nil, "", tr.fail("issuer", ErrUntrustedIssuer.withCause(fmt.Errorf("introspection answer names iss %v", ci)))
+				return nil, "", tr.fail("issuer", errUntrustedIssuer.withCause(fmt.Errorf("introspection answer names iss %v", ci)))
 			}
 		} else {
 			claims["iss"] = iss
@@ -130,7 +130,7 @@ func (v *Validator) introspect(ctx context.Context, token string, tr tracer) (*I
 		tr.pass("issuer", iss+" (introspection: active)")
 		if in.is.cfg.Tenant != "" {
 			if tid, _ := claims["tid"].(string); tid != in.is.cfg.Tenant {
-				return nil, iss, tr.fail("tenant", ErrUntrustedIssuer.withCause(fmt.Errorf("tid %q", tid)))
+				return nil, iss, tr.fail("tenant", errUntrustedIssuer.withCause(fmt.Errorf("tid %q", tid)))
 			}
 		}
 		clientID, _ := claims["client_id"].(string)
@@ -144,7 +144,7 @@ func (v *Validator) introspect(ctx context.Context, token string, tr tracer) (*I
 		return id, iss, nil
 	}
 	if outage != nil {
-		return nil, "", ErrIntrospectionUnavailable.withCause(outage)
+		return nil, "", errIntrospectionUnavailable.withCause(outage)
 	}
-	return nil, "", tr.fail("introspection", ErrInactive)
+	return nil, "", tr.fail("introspection", errInactive)
 }

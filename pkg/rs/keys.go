@@ -61,7 +61,7 @@ type KeySet struct {
 
 	mu         sync.RWMutex
 	keys       []jose.JSONWebKey
-	resolved   *ServerMetadata // discovery result (or the configured jwks_uri)
+	resolved   *serverMetadata // discovery result (or the configured jwks_uri)
 	loadedAt   time.Time
 	lastErr    error
 	lastMissAt time.Time // last refetch caused by a kid miss
@@ -126,13 +126,11 @@ func (k *KeySet) m() *Metrics {
 	return k.metrics
 }
 
-// Issuer returns the issuer this key set belongs to.
-func (k *KeySet) Issuer() string { return k.issuer }
-
 // Start loads the keys in the background and refreshes them every refresh
 // interval; after a failure it retries with exponential backoff (1s up to
 // 5m) while the last good keys keep serving. Start never blocks and never
-// fails: an unreachable authorization server only keeps Ready false.
+// fails: an unreachable authorization server only keeps the key set not
+// ready (Validator.Ready false).
 func (k *KeySet) Start() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -244,16 +242,16 @@ func (k *KeySet) doFetch(f *inflight) {
 	k.log.Debug("jwks loaded", zap.String("issuer", k.issuer), zap.Int("keys", len(keys)))
 }
 
-func (k *KeySet) load(ctx context.Context) ([]jose.JSONWebKey, *ServerMetadata, error) {
+func (k *KeySet) load(ctx context.Context) ([]jose.JSONWebKey, *serverMetadata, error) {
 	k.mu.RLock()
 	md := k.resolved
 	k.mu.RUnlock()
 	if md == nil {
 		if k.jwksURI != "" {
-			md = &ServerMetadata{Issuer: k.issuer, JWKSURI: k.jwksURI}
+			md = &serverMetadata{Issuer: k.issuer, JWKSURI: k.jwksURI}
 		} else {
 			var err error
-			if md, err = Discover(ctx, k.client, k.issuer); err != nil {
+			if md, err = discover(ctx, k.client, k.issuer); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -305,11 +303,11 @@ func parseJWKS(body []byte) ([]jose.JSONWebKey, error) {
 	return out, nil
 }
 
-// Lookup returns the keys that may verify a token with this kid and alg. On
+// lookup returns the keys that may verify a token with this kid and alg. On
 // a miss it refetches, at most once per minimum refetch interval; misses
 // that arrive while a fetch is in flight wait for it instead of starting
 // another. An empty kid matches every key of the issuer that fits alg.
-func (k *KeySet) Lookup(ctx context.Context, kid, alg string) ([]crypto.PublicKey, error) {
+func (k *KeySet) lookup(ctx context.Context, kid, alg string) ([]crypto.PublicKey, error) {
 	if keys := k.match(kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
@@ -324,7 +322,7 @@ func (k *KeySet) Lookup(ctx context.Context, kid, alg string) ([]crypto.PublicKe
 	if !allowed {
 		k.m().jwksFetch(k.issuer, "rate_limited")
 		if !loaded {
-			return nil, ErrKeysUnavailable
+			return nil, errKeysUnavailable
 		}
 		return nil, errNoKey
 	}
@@ -332,8 +330,8 @@ func (k *KeySet) Lookup(ctx context.Context, kid, alg string) ([]crypto.PublicKe
 	if keys := k.match(kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
-	if err != nil && !k.Ready() {
-		return nil, ErrKeysUnavailable.withCause(err)
+	if err != nil && !k.ready() {
+		return nil, errKeysUnavailable.withCause(err)
 	}
 	return nil, errNoKey
 }
@@ -378,8 +376,8 @@ func keyFitsAlg(key any, alg string) bool {
 	return false
 }
 
-// Ready reports whether keys have been loaded at least once.
-func (k *KeySet) Ready() bool {
+// ready reports whether keys have been loaded at least once.
+func (k *KeySet) ready() bool {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return !k.loadedAt.IsZero()
@@ -395,8 +393,8 @@ type KeySetStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
-// Status reports the key set's state. LastError is operator-facing text.
-func (k *KeySet) Status() KeySetStatus {
+// status reports the key set's state. LastError is operator-facing text.
+func (k *KeySet) status() KeySetStatus {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	s := KeySetStatus{Issuer: k.issuer, Ready: !k.loadedAt.IsZero(), Keys: len(k.keys), LoadedAt: k.loadedAt}

@@ -22,7 +22,7 @@ func single(t *testing.T, srv *jwkstest.Server, clk *clock, mod func(*rs.Authori
 		mod(&as)
 	}
 	cfg := rs.Config{Resource: resource, AuthorizationServers: []rs.AuthorizationServer{as}, ValidationCacheSize: -1}
-	if err := cfg.Normalize(); err != nil {
+	if err := normalizeInto(&cfg); err != nil {
 		t.Fatal(err)
 	}
 	v, err := rs.NewValidator(cfg, rs.Options{Now: clk.Now})

@@ -1,9 +1,9 @@
 package rs
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/promreg"
 )
 
 // Metrics are the resource server's Prometheus collectors. A nil *Metrics
@@ -28,31 +28,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"issuer", "result"}),
 	}
 	var err error
-	if m.validations, err = Register(reg, m.validations); err != nil {
+	if m.validations, err = promreg.Register(reg, m.validations); err != nil {
 		return nil, err
 	}
-	if m.jwksFetches, err = Register(reg, m.jwksFetches); err != nil {
+	if m.jwksFetches, err = promreg.Register(reg, m.jwksFetches); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// Register registers c with reg, or returns the collector already
-// registered under the same description. A nil reg registers nothing.
-func Register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *Metrics) validation(result, issuer string) {

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// WellKnownPRM is the RFC 9728 well-known path prefix.
-const WellKnownPRM = "/.well-known/oauth-protected-resource"
+// wellKnownPRM is the RFC 9728 well-known path prefix.
+const wellKnownPRM = "/.well-known/oauth-protected-resource"
 
 // Metadata is an RFC 9728 Protected Resource Metadata document. Field order
 // is the wire order.
@@ -55,19 +55,19 @@ func MetadataURL(resource string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := url.URL{Scheme: u.Scheme, Host: u.Host, Path: MetadataPath(u.EscapedPath()), RawQuery: u.RawQuery}
+	out := url.URL{Scheme: u.Scheme, Host: u.Host, Path: metadataPath(u.EscapedPath()), RawQuery: u.RawQuery}
 	return out.String(), nil
 }
 
-// MetadataPath returns the well-known path for an escaped resource path:
+// metadataPath returns the well-known path for an escaped resource path:
 // "/mcp" → "/.well-known/oauth-protected-resource/mcp"; "" or "/" → the
 // bare prefix.
-func MetadataPath(resourcePath string) string {
+func metadataPath(resourcePath string) string {
 	p := strings.TrimSuffix(resourcePath, "/")
 	if p == "" {
-		return WellKnownPRM
+		return wellKnownPRM
 	}
-	return WellKnownPRM + p
+	return wellKnownPRM + p
 }
 
 // MetadataPaths lists the request paths that serve the document: the
@@ -75,13 +75,13 @@ func MetadataPath(resourcePath string) string {
 func MetadataPaths(resource string) []string {
 	u, err := url.Parse(resource)
 	if err != nil {
-		return []string{WellKnownPRM}
+		return []string{wellKnownPRM}
 	}
-	p := MetadataPath(u.EscapedPath())
-	if p == WellKnownPRM {
+	p := metadataPath(u.EscapedPath())
+	if p == wellKnownPRM {
 		return []string{p}
 	}
-	return []string{p, WellKnownPRM}
+	return []string{p, wellKnownPRM}
 }
 
 // MetadataHandler serves a PRM document: GET/HEAD → 200 application/json
@@ -98,9 +98,6 @@ func NewMetadataHandler(m Metadata) (*MetadataHandler, error) {
 	}
 	return &MetadataHandler{body: b}, nil
 }
-
-// Body returns the marshaled document.
-func (h *MetadataHandler) Body() []byte { return h.body }
 
 func (h *MetadataHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()

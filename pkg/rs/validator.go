@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// MaxTokenBytes bounds the size of a token the validator will parse.
-const MaxTokenBytes = 16 << 10
+// maxTokenBytes bounds the size of a token the validator will parse.
+const maxTokenBytes = 16 << 10
 
 // Options are the collaborators of a Validator.
 type Options struct {
@@ -94,9 +94,6 @@ func NewCache(size int) (*Cache, error) {
 	return &Cache{lru: c}, nil
 }
 
-// Len returns the number of cached entries.
-func (c *Cache) Len() int { return c.lru.Len() }
-
 // NewValidator builds a validator for a config that Normalize accepted.
 func NewValidator(cfg Config, o Options) (*Validator, error) {
 	v := &Validator{
@@ -153,7 +150,7 @@ func NewValidator(cfg Config, o Options) (*Validator, error) {
 			is.algs[a] = true
 		}
 		for _, a := range as.Audiences {
-			is.audiences[NormalizeAudience(a)] = true
+			is.audiences[normalizeAudience(a)] = true
 		}
 		v.issuers[as.Issuer] = is
 		v.order = append(v.order, is)
@@ -189,7 +186,7 @@ func (v *Validator) Close() {
 // Ready reports whether every issuer's keys have been loaded.
 func (v *Validator) Ready() bool {
 	for _, is := range v.order {
-		if !is.keys.Ready() {
+		if !is.keys.ready() {
 			return false
 		}
 	}
@@ -200,7 +197,7 @@ func (v *Validator) Ready() bool {
 func (v *Validator) Status() []KeySetStatus {
 	out := make([]KeySetStatus, 0, len(v.order))
 	for _, is := range v.order {
-		out = append(out, is.keys.Status())
+		out = append(out, is.keys.status())
 	}
 	return out
 }
@@ -226,7 +223,7 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Identity, erro
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
-			e = ErrSignature.withCause(err)
+			e = errSignature.withCause(err)
 		}
 		v.metrics.validation(e.Reason, iss)
 		if ce := v.log.Check(zap.InfoLevel, "token rejected"); ce != nil {
@@ -271,73 +268,73 @@ var idTokenClaims = []string{"nonce", "at_hash", "c_hash"}
 // validate does the uncached work. iss is the trusted issuer the token
 // claimed ("" when untrusted, so labels stay bounded).
 func (v *Validator) validate(ctx context.Context, token string, tr tracer) (*Identity, string, error) {
-	if len(token) > MaxTokenBytes {
-		return nil, "", tr.fail("format", ErrMalformedToken.withCause(errors.New("token too large")))
+	if len(token) > maxTokenBytes {
+		return nil, "", tr.fail("format", errMalformedToken.withCause(errors.New("token too large")))
 	}
 	claims := jwt.MapClaims{}
 	tok, parts, err := v.parser.ParseUnverified(token, claims)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenUnverifiable) {
-			return nil, "", tr.fail("algorithm", ErrAlgorithm.withCause(err))
+			return nil, "", tr.fail("algorithm", errAlgorithm.withCause(err))
 		}
 		if len(v.introspectors) > 0 && !looksLikeJWT(token) {
 			tr.pass("format", "not a JWT: introspection (RFC 7662)")
 			return v.introspect(ctx, token, tr)
 		}
-		return nil, "", tr.fail("format", ErrMalformedToken.withCause(err))
+		return nil, "", tr.fail("format", errMalformedToken.withCause(err))
 	}
 	tr.pass("format", "JWT")
 	issClaim, _ := claims["iss"].(string)
 	is := v.issuers[issClaim]
 	if is == nil {
-		return nil, "", tr.fail("issuer", ErrUntrustedIssuer.withCause(fmt.Errorf("iss %q is not configured", issClaim)))
+		return nil, "", tr.fail("issuer", errUntrustedIssuer.withCause(fmt.Errorf("iss %q is not configured", issClaim)))
 	}
 	iss := is.cfg.Issuer
 	tr.pass("issuer", iss)
 	if is.cfg.Tenant != "" {
 		if tid, _ := claims["tid"].(string); tid != is.cfg.Tenant {
-			return nil, iss, tr.fail("tenant", ErrUntrustedIssuer.withCause(fmt.Errorf("tid %q does not match the issuer's tenant %q", tid, is.cfg.Tenant)))
+			return nil, iss, tr.fail("tenant", errUntrustedIssuer.withCause(fmt.Errorf("tid %q does not match the issuer's tenant %q", tid, is.cfg.Tenant)))
 		}
 		tr.pass("tenant", is.cfg.Tenant)
 	}
 	alg := tok.Method.Alg()
 	if !is.algs[alg] {
-		return nil, iss, tr.fail("algorithm", ErrAlgorithm.withCause(fmt.Errorf("alg %q not in allow-list", alg)))
+		return nil, iss, tr.fail("algorithm", errAlgorithm.withCause(fmt.Errorf("alg %q not in allow-list", alg)))
 	}
 	tr.pass("algorithm", alg)
 	if _, ok := tok.Header["crit"]; ok {
-		return nil, iss, tr.fail("header", ErrMalformedToken.withCause(errors.New("crit header parameters are not supported")))
+		return nil, iss, tr.fail("header", errMalformedToken.withCause(errors.New("crit header parameters are not supported")))
 	}
 	typ, _ := tok.Header["typ"].(string)
 	if is.cfg.RequireATJWTType {
 		if t := strings.ToLower(typ); t != "at+jwt" && t != "application/at+jwt" {
-			return nil, iss, tr.fail("type", ErrTokenType.withCause(fmt.Errorf("typ %q", typ)))
+			return nil, iss, tr.fail("type", errTokenType.withCause(fmt.Errorf("typ %q", typ)))
 		}
 	}
 	for _, c := range idTokenClaims {
 		if _, ok := claims[c]; ok {
-			return nil, iss, tr.fail("type", ErrNotAccessToken.withCause(fmt.Errorf("claim %q marks an ID token", c)))
+			return nil, iss, tr.fail("type", errNotAccessToken.withCause(fmt.Errorf("claim %q marks an ID token", c)))
 		}
 	}
 	if t, _ := claims["typ"].(string); strings.EqualFold(t, "ID") {
-		return nil, iss, tr.fail("type", ErrNotAccessToken.withCause(errors.New(`claim typ "ID" marks an ID token`)))
+		return nil, iss, tr.fail("type", errNotAccessToken.withCause(errors.New(`claim typ "ID" marks an ID token`)))
 	}
 	tr.pass("type", "access token (header typ "+strconv.Quote(typ)+")")
 	var kid string
 	if raw, ok := tok.Header["kid"]; ok {
 		if kid, ok = raw.(string); !ok {
-			return nil, iss, tr.fail("key", ErrMalformedToken.withCause(errors.New("kid is not a string")))
+			return nil, iss, tr.fail("key", errMalformedToken.withCause(errors.New("kid is not a string")))
 		}
 	}
 	// jku, x5u and an embedded jwk are never read: keys come only from the
 	// issuer's own key set.
-	keys, err := is.keys.Lookup(ctx, kid, alg)
+	keys, err := is.keys.lookup(ctx, kid, alg)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			return nil, iss, tr.fail("key", e)
 		}
-		return nil, iss, tr.fail("key", ErrSignature.withCause(fmt.Errorf("no key of this issuer with kid %q fits %s: %w", kid, alg, err)))
+		return nil, iss, tr.fail("key", errSignature.withCause(fmt.Errorf("no key of this issuer with kid %q fits %s: %w", kid, alg, err)))
 	}
 	tr.pass("key", fmt.Sprintf("kid %q: %d candidate key(s)", kid, len(keys)))
 	signed := parts[0] + "." + parts[1]
@@ -349,7 +346,7 @@ func (v *Validator) validate(ctx context.Context, token string, tr tracer) (*Ide
 		}
 	}
 	if !verified {
-		return nil, iss, tr.fail("signature", ErrSignature)
+		return nil, iss, tr.fail("signature", errSignature)
 	}
 	tr.pass("signature", "verified")
 	return v.checkClaims(is, claims, "", tr)
@@ -366,11 +363,11 @@ func (v *Validator) checkClaims(is *issuer, claims jwt.MapClaims, subFallback st
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
-		return nil, iss, tr.fail("time", ErrMissingExp)
+		return nil, iss, tr.fail("time", errMissingExp)
 	}
 	tr.pass("time", "exp "+exp.UTC().Format(time.RFC3339))
 	if !is.audienceMatches(claims["aud"]) {
-		return nil, iss, tr.fail("audience", ErrAudience.withCause(fmt.Errorf("aud %v", claims["aud"])))
+		return nil, iss, tr.fail("audience", errAudience.withCause(fmt.Errorf("aud %v", claims["aud"])))
 	}
 	tr.pass("audience", fmt.Sprint(claims["aud"]))
 	sub, _ := claims["sub"].(string)
@@ -378,7 +375,7 @@ func (v *Validator) checkClaims(is *issuer, claims jwt.MapClaims, subFallback st
 		sub = subFallback
 	}
 	if strings.TrimSpace(sub) == "" {
-		return nil, iss, tr.fail("subject", ErrMissingSubject)
+		return nil, iss, tr.fail("subject", errMissingSubject)
 	}
 	tr.pass("subject", sub)
 	id := &Identity{
@@ -405,26 +402,26 @@ func looksLikeJWT(tok string) bool {
 func claimsError(err error) *Error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return ErrExpired.withCause(err)
+		return errExpired.withCause(err)
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return ErrMissingExp.withCause(err)
+		return errMissingExp.withCause(err)
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return ErrNotYetValid.withCause(err)
+		return errNotYetValid.withCause(err)
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return ErrIssuedInFuture.withCause(err)
+		return errIssuedInFuture.withCause(err)
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return ErrUntrustedIssuer.withCause(err)
+		return errUntrustedIssuer.withCause(err)
 	}
-	return ErrMalformedToken.withCause(err)
+	return errMalformedToken.withCause(err)
 }
 
 func (is *issuer) audienceMatches(aud any) bool {
 	switch a := aud.(type) {
 	case string:
-		return is.audiences[NormalizeAudience(a)]
+		return is.audiences[normalizeAudience(a)]
 	case []any:
 		for _, x := range a {
-			if s, ok := x.(string); ok && is.audiences[NormalizeAudience(s)] {
+			if s, ok := x.(string); ok && is.audiences[normalizeAudience(s)] {
 				return true
 			}
 		}
@@ -432,11 +429,11 @@ func (is *issuer) audienceMatches(aud any) bool {
 	return false
 }
 
-// NormalizeAudience puts an audience value in the form used for
+// normalizeAudience puts an audience value in the form used for
 // comparison: for http(s) URLs the scheme and host are lower-cased, a
 // default port is dropped and a trailing slash is removed (the MCP
 // canonical URI rules); any other value is compared exactly.
-func NormalizeAudience(a string) string {
+func normalizeAudience(a string) string {
 	u, err := url.Parse(a)
 	if err != nil || u.Host == "" || u.Opaque != "" || u.User != nil {
 		return a
@@ -511,7 +508,7 @@ type Explanation struct {
 // and records every check.
 func (v *Validator) Explain(ctx context.Context, token string) *Explanation {
 	ex := &Explanation{}
-	if len(token) <= MaxTokenBytes {
+	if len(token) <= maxTokenBytes {
 		claims := jwt.MapClaims{}
 		// Whatever decodes is shown, even when the token is refused later.
 		if tok, _, _ := v.parser.ParseUnverified(token, claims); tok != nil && tok.Header != nil {
@@ -527,7 +524,7 @@ func (v *Validator) Explain(ctx context.Context, token string) *Explanation {
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
-			e = ErrSignature.withCause(err)
+			e = errSignature.withCause(err)
 		}
 		ex.Error = e
 		return ex

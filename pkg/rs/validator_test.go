@@ -79,7 +79,7 @@ func newFixture(t testing.TB, mod func(*rs.Config)) *fixture {
 	if mod != nil {
 		mod(&cfg)
 	}
-	if err := cfg.Normalize(); err != nil {
+	if err := normalizeInto(&cfg); err != nil {
 		t.Fatalf("normalize: %v", err)
 	}
 	m, err := rs.NewMetrics(f.reg)

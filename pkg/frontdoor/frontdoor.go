@@ -1,0 +1,224 @@
+package frontdoor
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+)
+
+// Options is every option of the front door. A new option is added to
+// rs.Config (tokens) or mcpproxy.Policy (what may flow), and checked in
+// their Normalized methods or in Compile; both front doors then have it.
+type Options struct {
+	rs.Config       `yaml:",inline"`
+	mcpproxy.Policy `yaml:",inline"`
+}
+
+// Env is what a front door brings to Compile: where secrets and keys come
+// from, and where logs and metrics go. Zero values are usable.
+type Env struct {
+	// Proxy says whether the compiled front door proxies itself (the
+	// sidecar: upstream required, Handler built) or sits in front of
+	// another proxy (Caddy: upstream must be unset).
+	Proxy bool
+	// Logger receives logs (default: none).
+	Logger *zap.Logger
+	// Registerer receives metrics (default: a private registry).
+	Registerer prometheus.Registerer
+	// Client fetches discovery, JWKS and introspection documents.
+	Client *http.Client
+	// Getenv and ReadFile resolve secrets (os functions when nil).
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+	// Expand expands a front door's placeholders in secret values and
+	// file names ({env.NAME} in Caddy) before they are resolved.
+	Expand func(string) string
+	// KeySets supplies (possibly shared, already started) key sets, so
+	// reloads keep keys; nil: the Validator owns its key sets.
+	KeySets func(rs.AuthorizationServer) (*rs.KeySet, error)
+	// Cache supplies a validation cache of the configured size, shared
+	// across reloads (nil: one per compile; never called for a negative,
+	// disabled size).
+	Cache func(size int) (*rs.Cache, error)
+	// ProcessSessionKey binds sessions when session_key is unset (see
+	// mcpproxy.NewProcessSessionKey).
+	ProcessSessionKey []byte
+	// Transport reaches the upstream (sidecar only; default tuned).
+	Transport http.RoundTripper
+}
+
+// FrontDoor is a compiled, immutable front door.
+type FrontDoor struct {
+	rs        rs.Config
+	policy    mcpproxy.Policy
+	validator *rs.Validator
+	guard     *mcpproxy.Guard
+	injector  *mcpproxy.Injector
+	handler   *mcpproxy.Handler
+}
+
+// Resource returns the normalized resource-server options (defaults
+// filled, {tid} templates expanded).
+func (f *FrontDoor) Resource() rs.Config { return f.rs }
+
+// Policy returns the normalized policy options.
+func (f *FrontDoor) Policy() mcpproxy.Policy { return f.policy }
+
+// Validator validates bearer tokens.
+func (f *FrontDoor) Validator() *rs.Validator { return f.validator }
+
+// Guard is the MCP-aware request guard.
+func (f *FrontDoor) Guard() *mcpproxy.Guard { return f.guard }
+
+// Injector sets identity and secret headers.
+func (f *FrontDoor) Injector() *mcpproxy.Injector { return f.injector }
+
+// Handler is the proxying front door (nil unless Env.Proxy).
+func (f *FrontDoor) Handler() *mcpproxy.Handler { return f.handler }
+
+// Check validates o completely, as Compile would, without starting or
+// registering anything. Every problem is reported at once, each a
+// *rs.FieldError (errors.As) naming its option path.
+func Check(o Options, env Env) error {
+	env.Registerer = prometheus.NewRegistry()
+	env.KeySets = func(as rs.AuthorizationServer) (*rs.KeySet, error) {
+		return rs.NewKeySet(as, rs.KeySetOptions{}), nil // never started
+	}
+	env.Cache = func(int) (*rs.Cache, error) { return rs.NewCache(1) }
+	env.Logger = nil
+	_, err := Compile(o, env)
+	return err
+}
+
+// Compile checks o and builds the front door. o is never written to.
+func Compile(o Options, env Env) (*FrontDoor, error) {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.ReadFile == nil {
+		env.ReadFile = os.ReadFile
+	}
+	if env.Logger == nil {
+		env.Logger = zap.NewNop()
+	}
+	if env.Registerer == nil {
+		env.Registerer = prometheus.NewRegistry()
+	}
+	rc, rerr := o.Config.Normalized()
+	rule := mcpproxy.UpstreamForbidden
+	if env.Proxy {
+		rule = mcpproxy.UpstreamRequired
+	}
+	pc, perr := o.Policy.Normalized(rule)
+	errs := append([]error{rerr, perr}, expandSecrets(&rc, &pc, env.Expand)...)
+	for i, as := range rc.AuthorizationServers {
+		if in := as.Introspection; in != nil {
+			field := fmt.Sprintf("authorization_servers[%d].introspection.client_secret", i)
+			if _, err := in.ClientSecret.Resolve(field, env.Getenv, env.ReadFile); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	sessionKey := env.ProcessSessionKey
+	if sk := pc.SessionKey; sk != nil {
+		v, err := sk.Resolve("session_key", env.Getenv, env.ReadFile)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case len(v) < 16:
+			errs = append(errs, &rs.FieldError{Field: "session_key", Msg: "must be at least 16 bytes"})
+		default:
+			sessionKey = []byte(v)
+		}
+	}
+	inj, err := mcpproxy.NewInjector(pc.IdentityHeaders, pc.SecretHeaders, env.Getenv, env.ReadFile)
+	errs = append(errs, err)
+	if _, err := mcpproxy.NewOriginPolicy(rc.Resource, pc.AllowedOrigins); err != nil && rerr == nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	metrics, err := rs.NewMetrics(env.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	var cache *rs.Cache
+	if n := rc.ValidationCacheSize; n > 0 && env.Cache != nil {
+		if cache, err = env.Cache(n); err != nil {
+			return nil, fmt.Errorf("validation cache: %w", err)
+		}
+	}
+	v, err := rs.NewValidator(rc, rs.Options{
+		Client: env.Client, Logger: env.Logger.Named("rs"), Metrics: metrics,
+		KeySetFor: env.KeySets, Cache: cache, Getenv: env.Getenv, ReadFile: env.ReadFile,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("validator: %w", err)
+	}
+	f := &FrontDoor{rs: rc, policy: pc, validator: v, injector: inj}
+	po := mcpproxy.Options{Logger: env.Logger.Named("proxy"), Registerer: env.Registerer, Transport: env.Transport,
+		SessionKey: sessionKey}
+	if env.Proxy {
+		if f.handler, err = mcpproxy.New(&f.rs, &f.policy, v, inj, po); err != nil {
+			return nil, err
+		}
+		f.guard = f.handler.Guard
+	} else if f.guard, err = mcpproxy.NewGuard(&f.rs, &f.policy, v, inj, po); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// expandSecrets applies a front door's placeholder expansion to every
+// secret source of the (already copied) options. A value that expands to
+// nothing (an unset {env.NAME}) is an error naming its field.
+func expandSecrets(rc *rs.Config, pc *mcpproxy.Policy, expand func(string) string) []error {
+	if expand == nil {
+		return nil
+	}
+	var errs []error
+	src := func(field string, value, file *string) {
+		for _, p := range []*string{value, file} {
+			if *p == "" {
+				continue
+			}
+			if v := expand(*p); v != "" {
+				*p = v
+			} else {
+				// Reported here; the placeholder stays, so it is not
+				// reported again as a missing value.
+				errs = append(errs, &rs.FieldError{Field: field, Msg: "is empty after placeholders (is the environment variable set?)"})
+			}
+		}
+	}
+	for i := range rc.AuthorizationServers {
+		if in := rc.AuthorizationServers[i].Introspection; in != nil {
+			src(fmt.Sprintf("authorization_servers[%d].introspection.client_secret", i), &in.ClientSecret.Value, &in.ClientSecret.File)
+		}
+	}
+	if sk := pc.SessionKey; sk != nil {
+		src("session_key", &sk.Value, &sk.File)
+	}
+	for i := range pc.SecretHeaders {
+		s := &pc.SecretHeaders[i]
+		src(fmt.Sprintf("secret_headers[%d]", i), &s.Value, &s.File)
+	}
+	return errs
+}
+
+// KeySetKey identifies a key set that front doors may share across
+// reloads (and Caddy across sites): the same issuer with the same key
+// source and refresh settings.
+func KeySetKey(as rs.AuthorizationServer) string {
+	return strings.Join([]string{as.Issuer, as.JWKSURI, time.Duration(as.JWKSRefreshInterval).String(), time.Duration(as.JWKSMinRefetchInterval).String()}, "\x00")
+}
