@@ -33,10 +33,15 @@ test-short: lint
 tools:
 	bash scripts/install-test-tools.sh
 
+# gofmt, go vet, staticcheck (pinned, from the module proxy) and a tidy
+# go.mod: the code-style rules of this repository, checked in CI.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*'))"; \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) run $(STATICCHECK) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...

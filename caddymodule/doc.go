@@ -1,8 +1,9 @@
-// Package caddymodule will hold the Caddy glue for the MCP auth front door:
-// the http.handlers.mcp_auth module, its Caddyfile directive (mcp_auth), the
-// usage pool that keeps key sets across config reloads, and the Caddy
-// placeholders ({http.auth.user.id} and friends).
-//
-// It uses the same pkg/rs, pkg/mcpproxy and pkg/errormap code as the
-// mcp-sidecar binary; only the wiring lives here.
+// Package caddymodule is the Caddy glue of the MCP auth front door: the
+// http.handlers.mcp_auth module and its Caddyfile directive (mcp_auth),
+// which only fill frontdoor.Options and compile them with pkg/frontdoor
+// (the same check as `mcp-sidecar validate`); the reverse_proxy transport
+// http.reverse_proxy.transport.mcp_auth that adds the secret headers after
+// Caddy has logged the request; the usage pools that keep key sets, the
+// validation cache and the per-process session key across config loads;
+// and the {http.auth.user.*} placeholders.
 package caddymodule

@@ -3,7 +3,6 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -288,6 +287,3 @@ func Diff(a, b map[string]bool) (onlyA, onlyB []string) {
 	slices.Sort(onlyB)
 	return onlyA, onlyB
 }
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -89,6 +89,7 @@ var arcadeAlgorithms = map[string]string{
 func parseArcadeServers(v string) ([]rs.AuthorizationServer, error) {
 	var raw json.RawMessage
 	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		//lint:ignore ST1005 Arcade's wording, kept for users moving from it
 		return nil, fmt.Errorf("Invalid JSON in authorization_servers: %v", err)
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '[' {
@@ -96,6 +97,7 @@ func parseArcadeServers(v string) ([]rs.AuthorizationServer, error) {
 	}
 	var entries []arcadeAS
 	if err := json.Unmarshal(raw, &entries); err != nil {
+		//lint:ignore ST1005 Arcade's wording, kept for users moving from it
 		return nil, fmt.Errorf("Invalid JSON in authorization_servers: %v", err)
 	}
 	var out []rs.AuthorizationServer

@@ -1,6 +1,8 @@
-// Package sidecar is the mcp-sidecar binary's glue: YAML configuration,
-// the main and admin listeners, logging, metrics and graceful shutdown
-// around pkg/rs and pkg/mcpproxy.
+// Package sidecar is the mcp-sidecar binary's glue around pkg/frontdoor:
+// the YAML loader (yamlload.go: every unknown key and bad value at once,
+// with line and path), the sidecar's own keys, Arcade's environment
+// variables, the main and admin listeners, logging, metrics, SIGHUP
+// reload, graceful shutdown, token-info and the dev demo.
 package sidecar
 
 import (
