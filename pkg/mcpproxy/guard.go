@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
@@ -291,7 +293,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 		if err != nil {
 			var be *BodyError
 			if !errors.As(err, &be) {
-				be = &BodyError{Code: -32700, Msg: "Parse error"}
+				be = parseError()
 			}
 			jsonrpcErrorID(w, be.ID, http.StatusBadRequest, be.Code, be.Msg)
 			return nil, "bad_request", false
@@ -320,7 +322,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 	} else if len(body) > 0 {
 		// GET and DELETE carry no message: a body here is read by nobody
 		// the policy knows of.
-		jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: "+r.Method+" takes no body")
+		jsonrpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "Bad Request: "+r.Method+" takes no body")
 		return nil, "bad_request", false
 	}
 	if r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && g.rewrite {
@@ -329,7 +331,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 	}
 	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) > 0 {
 		if len(sids) > 1 {
-			jsonrpcError(w, http.StatusBadRequest, -32600, "Bad Request: more than one Mcp-Session-Id")
+			jsonrpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "Bad Request: more than one Mcp-Session-Id")
 			return nil, "bad_request", false
 		}
 		upstreamID, ok := g.binder.Unwrap(id.Issuer, id.Subject, sids[0])

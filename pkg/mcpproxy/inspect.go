@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
 )
 
@@ -71,10 +73,10 @@ func (e *BodyError) Error() string { return "request body refused: " + e.Msg }
 func (e *BodyError) Is(target error) bool { return target == ErrBodyRefused }
 
 func invalid(id json.RawMessage, msg string) *BodyError {
-	return &BodyError{Code: -32600, ID: id, Msg: "Invalid Request: " + msg}
+	return &BodyError{Code: jsonrpc.CodeInvalidRequest, ID: id, Msg: "Invalid Request: " + msg}
 }
 
-func parseError() *BodyError { return &BodyError{Code: -32700, Msg: "Parse error"} }
+func parseError() *BodyError { return &BodyError{Code: jsonrpc.CodeParseError, Msg: "Parse error"} }
 
 // Member names the front door reads. A member that equals one of them
 // under Unicode case folding without being it is refused: encoding/json
@@ -149,7 +151,7 @@ func Inspect(body []byte) (*Request, error) {
 		return nil, invalid(nil, "not a JSON-RPC message")
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
-		return nil, &BodyError{Code: -32700, Msg: "Parse error: data after the JSON value"}
+		return nil, &BodyError{Code: jsonrpc.CodeParseError, Msg: "Parse error: data after the JSON value"}
 	}
 	return r, nil
 }
