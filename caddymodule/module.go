@@ -197,7 +197,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// transport, which adds them to its own copy of that request.
 	h.guard.InjectIdentity(r.Header, st)
 	secrets := h.guard.Secrets()
-	r = r.WithContext(mcpproxy.WithSecrets(r.Context(), secrets))
+	// The state travels on for handlers that serve the caller themselves
+	// (mcp_stdio).
+	r = r.WithContext(mcpproxy.WithState(mcpproxy.WithSecrets(r.Context(), secrets), st))
 	rw := h.guard.Writer(w, st)
 	// Embedding Caddy's wrapper keeps Flush working through Unwrap, so
 	// SSE events are not held back.

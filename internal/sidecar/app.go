@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/stdiobridge"
 )
 
 // App is the running sidecar. Its configuration can be replaced while it
@@ -124,11 +126,39 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 		}
 		return a.cache, nil
 	}
+	// The stdio bridge (its processes and sessions) carries over when a
+	// reload leaves the stdio options as they were.
+	var prev *frontdoor.FrontDoor
+	if g := a.cur.Load(); g != nil {
+		prev = g.fd
+	}
+	env.Bridge = func(o stdiobridge.Options, e stdiobridge.Env) (*stdiobridge.Bridge, error) {
+		if prev != nil && prev.Bridge() != nil && prev.Options().Stdio != nil && reflect.DeepEqual(*prev.Options().Stdio, *cfg.Stdio) {
+			return prev.Bridge(), nil
+		}
+		return stdiobridge.New(o, e)
+	}
 	fd, err := frontdoor.Compile(cfg.Options, env)
 	if err != nil {
 		return nil, nil, err
 	}
 	return &generation{cfg: cfg, fd: fd, handler: fd.Handler()}, used, nil
+}
+
+// retire stops what an old generation ran itself (a stdio bridge the new
+// one did not keep), in the background: its processes end in the stdio
+// stop order.
+func (a *App) retire(old, cur *generation) {
+	if old == nil || old.fd.Bridge() == nil || old.fd.Bridge() == cur.fd.Bridge() {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := old.fd.Close(ctx); err != nil {
+			a.log.Warn("reload: stopping the previous stdio processes", zap.Error(err))
+		}
+	}()
 }
 
 // Reload swaps in a new normalized configuration. Listen addresses cannot
@@ -159,7 +189,8 @@ func (a *App) Reload(cfg *Config) error {
 		}
 		return err
 	}
-	a.cur.Store(g)
+	old := a.cur.Swap(g)
+	a.retire(old, g)
 	kept := 0
 	for k, ks := range a.keySets {
 		if !used[k] {
@@ -302,6 +333,10 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		if serr := s.Shutdown(sctx); serr != nil {
 			_ = s.Close()
 		}
+	}
+	// Then every stdio process, in the stdio stop order.
+	if cerr := a.cur.Load().fd.Close(sctx); cerr != nil {
+		a.log.Warn("stopping the stdio processes", zap.Error(cerr))
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

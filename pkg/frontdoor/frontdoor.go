@@ -1,10 +1,12 @@
 package frontdoor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/stdiobridge"
 )
 
 // Options is every option of the front door. A new option is added to
@@ -21,6 +24,10 @@ import (
 type Options struct {
 	rs.Config       `yaml:",inline"`
 	mcpproxy.Policy `yaml:",inline"`
+	// Stdio runs a stdio MCP server per session instead of proxying to
+	// Upstream (exactly one of them, in a front door that proxies itself;
+	// Caddy's mcp_stdio handler holds these options itself).
+	Stdio *stdiobridge.Options `yaml:"stdio" json:"stdio,omitempty"`
 }
 
 // Env is what a front door brings to Compile: where secrets and keys come
@@ -54,17 +61,29 @@ type Env struct {
 	ProcessSessionKey []byte
 	// Transport reaches the upstream (sidecar only; default tuned).
 	Transport http.RoundTripper
+	// Bridge supplies the stdio bridge for the stdio options (e.g. the
+	// running one when a reload left them unchanged); nil: a new one.
+	Bridge func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error)
 }
 
 // FrontDoor is a compiled, immutable front door.
 type FrontDoor struct {
+	opts      Options
 	rs        rs.Config
 	policy    mcpproxy.Policy
 	validator *rs.Validator
 	guard     *mcpproxy.Guard
 	injector  *mcpproxy.Injector
 	handler   *mcpproxy.Handler
+	bridge    *stdiobridge.Bridge
 }
+
+// Bridge is the stdio bridge (nil unless the options have stdio).
+func (f *FrontDoor) Bridge() *stdiobridge.Bridge { return f.bridge }
+
+// Options returns the options it was compiled from (not normalized; do
+// not modify).
+func (f *FrontDoor) Options() Options { return f.opts }
 
 // Resource returns the normalized resource-server options (defaults
 // filled, {tid} templates expanded).
@@ -82,6 +101,15 @@ func (f *FrontDoor) Guard() *mcpproxy.Guard { return f.guard }
 // Injector sets identity and secret headers.
 func (f *FrontDoor) Injector() *mcpproxy.Injector { return f.injector }
 
+// Close stops what the front door runs itself (the stdio bridge's
+// processes); ctx bounds the wait.
+func (f *FrontDoor) Close(ctx context.Context) error {
+	if f.bridge == nil {
+		return nil
+	}
+	return f.bridge.Close(ctx)
+}
+
 // Handler is the proxying front door (nil unless Env.Proxy).
 func (f *FrontDoor) Handler() *mcpproxy.Handler { return f.handler }
 
@@ -94,6 +122,7 @@ func Check(o Options, env Env) error {
 		return rs.NewKeySet(as, rs.KeySetOptions{}), nil // never started
 	}
 	env.Cache = func(int) (*rs.Cache, error) { return rs.NewCache(1) }
+	env.Bridge = func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error) { return nil, nil }
 	env.Logger = nil
 	_, err := Compile(o, env)
 	return err
@@ -115,11 +144,29 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 	}
 	rc, rerr := o.Config.Normalized()
 	rule := mcpproxy.UpstreamForbidden
-	if env.Proxy {
+	switch {
+	case env.Proxy && o.Stdio != nil:
+		rule = mcpproxy.UpstreamOptional
+	case env.Proxy:
 		rule = mcpproxy.UpstreamRequired
 	}
 	pc, perr := o.Policy.Normalized(rule)
-	errs := append([]error{rerr, perr}, expandSecrets(&rc, &pc, env.Expand)...)
+	var stdio *stdiobridge.Options
+	if o.Stdio != nil {
+		s := *o.Stdio
+		s.SecretEnv = slices.Clone(s.SecretEnv)
+		stdio = &s
+	}
+	errs := append([]error{rerr, perr}, expandSecrets(&rc, &pc, stdio, env.Expand)...)
+	bridgeEnv := stdiobridge.Env{Logger: env.Logger.Named("stdio"), Registerer: env.Registerer, Getenv: env.Getenv, ReadFile: env.ReadFile, Prefix: "stdio"}
+	switch {
+	case stdio != nil && !env.Proxy:
+		errs = append(errs, &rs.FieldError{Field: "stdio", Msg: "is not used here (in Caddy, the mcp_stdio handler runs stdio servers)"})
+	case stdio != nil && pc.Upstream != "":
+		errs = append(errs, &rs.FieldError{Field: "stdio", Msg: "set exactly one of upstream and stdio"})
+	case stdio != nil:
+		errs = append(errs, stdiobridge.Check(*stdio, bridgeEnv))
+	}
 	for i, as := range rc.AuthorizationServers {
 		if in := as.Introspection; in != nil {
 			field := fmt.Sprintf("authorization_servers[%d].introspection.client_secret", i)
@@ -165,10 +212,23 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
-	f := &FrontDoor{rs: rc, policy: pc, validator: v, injector: inj}
+	f := &FrontDoor{opts: o, rs: rc, policy: pc, validator: v, injector: inj}
 	po := mcpproxy.Options{Logger: env.Logger.Named("proxy"), Registerer: env.Registerer, Transport: env.Transport,
 		SessionKey: sessionKey}
 	if env.Proxy {
+		if stdio != nil {
+			newBridge := env.Bridge
+			if newBridge == nil {
+				newBridge = stdiobridge.New
+			}
+			if f.bridge, err = newBridge(*stdio, bridgeEnv); err != nil {
+				return nil, err
+			}
+			po.Backend = f.bridge
+			if f.bridge == nil { // a Check: nothing will serve
+				po.Backend = http.NotFoundHandler()
+			}
+		}
 		if f.handler, err = mcpproxy.New(&f.rs, &f.policy, v, inj, po); err != nil {
 			return nil, err
 		}
@@ -182,7 +242,7 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 // expandSecrets applies a front door's placeholder expansion to every
 // secret source of the (already copied) options. A value that expands to
 // nothing (an unset {env.NAME}) is an error naming its field.
-func expandSecrets(rc *rs.Config, pc *mcpproxy.Policy, expand func(string) string) []error {
+func expandSecrets(rc *rs.Config, pc *mcpproxy.Policy, stdio *stdiobridge.Options, expand func(string) string) []error {
 	if expand == nil {
 		return nil
 	}
@@ -212,6 +272,12 @@ func expandSecrets(rc *rs.Config, pc *mcpproxy.Policy, expand func(string) strin
 	for i := range pc.SecretHeaders {
 		s := &pc.SecretHeaders[i]
 		src(fmt.Sprintf("secret_headers[%d]", i), &s.Value, &s.File)
+	}
+	if stdio != nil {
+		for i := range stdio.SecretEnv {
+			s := &stdio.SecretEnv[i]
+			src(fmt.Sprintf("stdio.secret_env[%d]", i), &s.Value, &s.File)
+		}
 	}
 	return errs
 }

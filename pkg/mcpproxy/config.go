@@ -61,6 +61,9 @@ const (
 	UpstreamRequired UpstreamRule = iota
 	// UpstreamForbidden: upstream must not be set.
 	UpstreamForbidden
+	// UpstreamOptional: upstream is checked when set (another option,
+	// such as stdio, may take its place).
+	UpstreamOptional
 )
 
 // Normalized validates c and returns a copy with the defaults filled in;
@@ -76,6 +79,12 @@ func (c Policy) Normalized(up UpstreamRule) (Policy, error) {
 	case UpstreamForbidden:
 		if n.Upstream != "" {
 			errs = append(errs, &rs.FieldError{Field: "upstream", Msg: "is not used here (reverse_proxy proxies)"})
+		}
+	case UpstreamOptional:
+		if n.Upstream != "" {
+			if err := checkUpstream(n.Upstream); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if n.MaxBodyBytes == 0 {

@@ -29,6 +29,10 @@ type Options struct {
 	// Transport reaches the upstream (default: a tuned clone of
 	// http.DefaultTransport).
 	Transport http.RoundTripper
+	// Backend, when set, serves admitted requests in place of the reverse
+	// proxy to Policy.Upstream (the stdio bridge); it finds the caller
+	// with StateFrom.
+	Backend http.Handler
 	// SessionKey binds session ids to callers: session_key resolved, or
 	// the per-process key when it is unset (front doors draw that once per
 	// process with NewProcessSessionKey and keep it across reloads, so

@@ -1,7 +1,6 @@
 package mcpproxy
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -20,7 +19,9 @@ import (
 // that flushes SSE events as they come.
 type Handler struct {
 	*Guard
-	proxy     *httputil.ReverseProxy
+	// next serves admitted requests: the reverse proxy to the upstream
+	// URL, or Options.Backend (the stdio bridge).
+	next      http.Handler
 	upstreamD *prometheus.HistogramVec
 }
 
@@ -39,6 +40,10 @@ func New(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	if o.Backend != nil {
+		h.next = o.Backend
+		return h, nil
+	}
 	up, err := url.Parse(pc.Upstream)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
@@ -51,7 +56,7 @@ func New(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (
 		tr = t
 	}
 	preserveHost := pc.PreserveHost == nil || *pc.PreserveHost
-	h.proxy = &httputil.ReverseProxy{
+	h.next = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			if preserveHost {
@@ -103,7 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st, reason, ok := h.Admit(sw, r)
 	if ok {
 		rw := h.Writer(sw, st)
-		h.proxy.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+		h.next.ServeHTTP(rw, r.WithContext(WithState(r.Context(), st)))
 		rw.Finish()
 	}
 	if ce := h.log.Check(zap.InfoLevel, "request"); ce != nil {
