@@ -24,6 +24,9 @@ func caddyfileFor(t *testing.T, s behaviour.Settings) string {
 	if s.StripOff {
 		extra = append(extra, "strip_error_structured_content off")
 	}
+	if s.DenyError {
+		extra = append(extra, "scope_denial error")
+	}
 	if s.BodyReadTimeout > 0 {
 		extra = append(extra, fmt.Sprintf("body_read_timeout %s", s.BodyReadTimeout))
 	}
@@ -72,6 +75,15 @@ http://%s {
 			tools {
 				admin_tool mcp:write mcp:admin
 			}
+			prompts {
+				admin_prompt mcp:admin
+			}
+			resources {
+				file:///admin/* mcp:admin
+			}
+		}
+		scope_implies {
+			mcp:root mcp:admin mcp:write
 		}
 		session_key env %s
 		%s
@@ -132,3 +144,9 @@ func TestStripSwitchOff(t *testing.T) {
 }
 
 func TestForbiddenToolNeverRuns(t *testing.T) { behaviour.ForbiddenToolNeverRuns(t, caddyFrontDoor) }
+
+func TestErrorDenial(t *testing.T) {
+	behaviour.ErrorDenial(t, behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.DenyError = true }))
+}
+
+func TestErrorDenialKeepsSession(t *testing.T) { behaviour.ErrorDenialKeepsSession(t, caddyFrontDoor) }

@@ -20,6 +20,10 @@ func init() {
 	// Before basic_auth, so request_header and reverse_proxy see the
 	// identity headers and {http.auth.user.*} placeholders it sets.
 	httpcaddyfile.RegisterDirectiveOrder("mcp_auth", httpcaddyfile.Before, "basic_auth")
+	// mcp_stdio (stdio.go) responds in place of reverse_proxy, so it sorts
+	// with the terminal handlers, after mcp_auth.
+	httpcaddyfile.RegisterHandlerDirective("mcp_stdio", parseStdioCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("mcp_stdio", httpcaddyfile.Before, "reverse_proxy")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -189,8 +193,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					target = &h.Policy.RequiredScopes.Methods
 				case "tools":
 					target = &h.Policy.RequiredScopes.Tools
+				case "prompts":
+					target = &h.Policy.RequiredScopes.Prompts
+				case "resources":
+					target = &h.Policy.RequiredScopes.Resources
 				default:
-					return d.Errf("required_scopes: unknown subdirective %q (want methods or tools)", kind)
+					return d.Errf("required_scopes: unknown subdirective %q (want methods, tools, prompts or resources)", kind)
 				}
 				lines["required_scopes."+kind] = d.Line()
 				for n2 := d.Nesting(); d.NextBlock(n2); {
@@ -205,6 +213,25 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					lines["required_scopes."+kind+"."+name] = d.Line()
 					(*target)[name] = append((*target)[name], scopes...)
 				}
+			}
+		case "scope_denial":
+			if err := oneArg(d, &h.Policy.ScopeDenial); err != nil {
+				return err
+			}
+		case "scope_implies":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				scope, implied := d.Val(), d.RemainingArgs()
+				if len(implied) == 0 {
+					return d.Errf("scope_implies %s: list the scopes it implies", scope)
+				}
+				if h.Policy.ScopeImplies == nil {
+					h.Policy.ScopeImplies = map[string][]string{}
+				}
+				lines["scope_implies."+scope] = d.Line()
+				h.Policy.ScopeImplies[scope] = append(h.Policy.ScopeImplies[scope], implied...)
 			}
 		case "session_key":
 			args := d.RemainingArgs()
@@ -248,11 +275,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // lineError turns every field error into "mcp_auth <subdirective>
 // (<field>): msg, at File:line", joined.
 func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
+	return directiveLineError(d, "mcp_auth", "", err, lines)
+}
+
+// directiveLineError is lineError for any directive whose field paths
+// start with prefix ("stdio." for mcp_stdio; the subdirective is named
+// without it).
+func directiveLineError(d *caddyfile.Dispenser, directive, prefix string, err error, lines map[string]int) error {
 	var out []error
 	for _, e := range flatten(err) {
 		var fe *rs.FieldError
 		if !errors.As(e, &fe) {
-			out = append(out, d.Errf("mcp_auth: %v", e))
+			out = append(out, d.Errf("%s: %v", directive, e))
 			continue
 		}
 		line, best := 0, ""
@@ -261,7 +295,7 @@ func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
 				line, best = l, k
 			}
 		}
-		sub := fe.Field
+		sub := strings.TrimPrefix(fe.Field, prefix)
 		if i := strings.IndexAny(sub, ".["); i > 0 {
 			sub = sub[:i]
 		}
@@ -269,10 +303,10 @@ func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
 			sub = "authorization_server"
 		}
 		if line == 0 {
-			out = append(out, fmt.Errorf("mcp_auth %s: %s, in %s", fe.Field, fe.Msg, d.File()))
+			out = append(out, fmt.Errorf("%s %s: %s, in %s", directive, fe.Field, fe.Msg, d.File()))
 			continue
 		}
-		out = append(out, fmt.Errorf("mcp_auth %s (%s): %s, at %s:%d", sub, fe.Field, fe.Msg, d.File(), line))
+		out = append(out, fmt.Errorf("%s %s (%s): %s, at %s:%d", directive, sub, fe.Field, fe.Msg, d.File(), line))
 	}
 	return errors.Join(out...)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,7 +270,7 @@ func Cases(t *testing.T, e *Env) []Case {
 // need their own request timing (streaming, cancellation, upstream down).
 func Run(t *testing.T, fd FrontDoor) {
 	e := NewEnv(t, fd, nil)
-	for _, c := range append(append(Cases(t, e), AttackCases(t, e)...), UpstreamReplyCases(t, e)...) {
+	for _, c := range slices.Concat(Cases(t, e), AttackCases(t, e), UpstreamReplyCases(t, e), PolicyCases(t, e)) {
 		t.Run(c.Name, func(t *testing.T) {
 			before := e.Up.Count()
 			resp, body := e.Do(t, c.Method, c.Path, c.Header, c.Body)

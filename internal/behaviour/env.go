@@ -51,6 +51,8 @@ type Settings struct {
 	// door's read_header_timeout (Caddy: the global servers timeouts
 	// read_header) and body_read_timeout.
 	ReadHeaderTimeout, BodyReadTimeout time.Duration
+	// DenyError sets scope_denial: error.
+	DenyError bool
 }
 
 // SidecarYAML renders the settings as an mcp-sidecar config.
@@ -58,6 +60,9 @@ func (s Settings) SidecarYAML() string {
 	extra := ""
 	if s.StripOff {
 		extra = "strip_error_structured_content: false\n"
+	}
+	if s.DenyError {
+		extra += "scope_denial: error\n"
 	}
 	admin := s.AdminListen
 	if admin == "" {
@@ -99,6 +104,12 @@ required_scopes:
     tools/list: [mcp:read]
   tools:
     admin_tool: [mcp:write, mcp:admin]
+  prompts:
+    admin_prompt: [mcp:admin]
+  resources:
+    "file:///admin/*": [mcp:admin]
+scope_implies:
+  mcp:root: [mcp:admin, mcp:write]
 session_key:
   env: %s
 %s`, s.Listen, admin, s.Upstream, s.Resource, s.Issuer1, s.JWKS1, s.Issuer2, EnvAPIKey, s.SecretFile, EnvSessionKey, extra)

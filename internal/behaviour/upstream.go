@@ -164,6 +164,16 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		jsonAnswer(`{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"up","version":"1"}}`)
 		return
 	case "tools/call":
+	case "tools/list":
+		jsonAnswer(`{"tools":[{"name":"ok","inputSchema":{"type":"object"}},{"name":"admin_tool","inputSchema":{"type":"object"}}],"nextCursor":"p2"}`)
+		return
+	case "prompts/list":
+		jsonAnswer(`{"prompts":[{"name":"open_prompt"},{"name":"admin_prompt"}]}`)
+		return
+	case "resources/list":
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"resources\":[{\"uri\":\"file:///pub/a\",\"name\":\"a\"},{\"uri\":\"file:///admin/b\",\"name\":\"b\"}]}}\n\n", id)
+		return
 	default:
 		jsonAnswer(`{}`)
 		return

@@ -48,6 +48,14 @@ const SidecarScopes = "mcp:read mcp:write"
 // test fails. It calls [testenv.RequireTools], so it skips under -short.
 func SidecarFrontDoor(t testing.TB, upstream string) (string, string) {
 	t.Helper()
+	return sidecarFrontDoor(t, "upstream: "+upstream)
+}
+
+// sidecarFrontDoor is [SidecarFrontDoor] with backend, the YAML lines
+// that say what the sidecar serves (an upstream: key or a stdio: block),
+// in place of the upstream.
+func sidecarFrontDoor(t testing.TB, backend string) (string, string) {
+	t.Helper()
 	testenv.RequireTools(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +67,7 @@ func SidecarFrontDoor(t testing.TB, upstream string) (string, string) {
 	cfg, err := sidecar.Parse(fmt.Appendf(nil, `
 listen: %s
 admin_listen: "off"
-upstream: %s
+%s
 resource: %s
 resource_name: conformance
 scopes_supported: [mcp:read, mcp:write]
@@ -67,7 +75,7 @@ authorization_servers:
   - issuer: %s
     require_at_jwt_typ: true
 shutdown_timeout: %s
-`, ln.Addr(), upstream, resource, as.Issuer, sidecarShutdownTimeout))
+`, ln.Addr(), backend, resource, as.Issuer, sidecarShutdownTimeout))
 	if err != nil {
 		_ = ln.Close()
 		t.Fatalf("conformance: sidecar config: %v", err)

@@ -23,6 +23,12 @@ type InspectorCall struct {
 	ToolName string
 	// ToolArgs are --tool-arg key=value pairs (tools/call).
 	ToolArgs []string
+	// URI is --uri (resources/read).
+	URI string
+	// PromptName is --prompt-name and PromptArgs are --prompt-args
+	// key=value pairs (prompts/get).
+	PromptName string
+	PromptArgs []string
 	// Timeout kills the process. Zero: [DefaultInspectorTimeout].
 	Timeout time.Duration
 }
@@ -39,10 +45,10 @@ type InspectorResult struct {
 // RunInspector runs the pinned MCP Inspector CLI (tools/npm,
 // @modelcontextprotocol/inspector, bin mcp-inspector) with Node 22:
 // `--cli <url> --transport http [--header h]... --method m [--tool-name n]
-// [--tool-arg a]...`, with stdin empty (no TTY, so it never starts an
-// interactive OAuth flow), MCP_AUTO_OPEN_ENABLED=false, and HOME and the
-// catalog in a temporary directory. The test fails only if the CLI cannot
-// be started.
+// [--tool-arg a]... [--uri u] [--prompt-name p] [--prompt-args a]...`,
+// with stdin empty (no TTY, so it never starts an interactive OAuth flow),
+// MCP_AUTO_OPEN_ENABLED=false, and HOME and the catalog in a temporary
+// directory. The test fails only if the CLI cannot be started.
 // It calls [testenv.RequireTools], so it skips under -short.
 func RunInspector(t testing.TB, call InspectorCall) *InspectorResult {
 	t.Helper()
@@ -60,6 +66,15 @@ func RunInspector(t testing.TB, call InspectorCall) *InspectorResult {
 	}
 	for _, a := range call.ToolArgs {
 		args = append(args, "--tool-arg", a)
+	}
+	if call.URI != "" {
+		args = append(args, "--uri", call.URI)
+	}
+	if call.PromptName != "" {
+		args = append(args, "--prompt-name", call.PromptName)
+	}
+	for _, a := range call.PromptArgs {
+		args = append(args, "--prompt-args", a)
 	}
 	home := t.TempDir()
 	env := []string{"HOME=" + home, "MCP_CATALOG_PATH=" + filepath.Join(home, "mcp.json"), "MCP_AUTO_OPEN_ENABLED=false"}

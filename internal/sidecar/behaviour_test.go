@@ -73,3 +73,11 @@ func TestSessionAcrossReplicas(t *testing.T) {
 }
 
 func TestForbiddenToolNeverRuns(t *testing.T) { behaviour.ForbiddenToolNeverRuns(t, sidecarFrontDoor) }
+
+func TestErrorDenial(t *testing.T) {
+	behaviour.ErrorDenial(t, behaviour.NewEnv(t, sidecarFrontDoor, func(s *behaviour.Settings) { s.DenyError = true }))
+}
+
+func TestErrorDenialKeepsSession(t *testing.T) {
+	behaviour.ErrorDenialKeepsSession(t, sidecarFrontDoor)
+}

@@ -123,7 +123,7 @@ func Node(t testing.TB) string {
 }
 
 // npmPackages are the pinned packages that must exist in tools/npm.
-var npmPackages = []string{"oidc-provider", "@modelcontextprotocol/conformance", "@modelcontextprotocol/inspector"}
+var npmPackages = []string{"oidc-provider", "@modelcontextprotocol/conformance", "@modelcontextprotocol/inspector", "@modelcontextprotocol/server-everything"}
 
 // NpmDir returns tools/npm, the directory whose node_modules holds the pinned
 // npm test tools. If they are not installed the test is skipped, or failed

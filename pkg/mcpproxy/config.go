@@ -37,8 +37,16 @@ type Policy struct {
 	// AllowedOrigins are browser origins allowed besides the resource's own
 	// (and loopback origins when the resource is on loopback).
 	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
-	// RequiredScopes is the per-method / per-tool scope policy.
+	// RequiredScopes is the per-method / per-tool / per-prompt /
+	// per-resource scope policy; it also filters the lists.
 	RequiredScopes RequiredScopes `yaml:"required_scopes" json:"required_scopes,omitempty"`
+	// ScopeDenial is how a request the policy denies is answered:
+	// "challenge" (default; RFC 6750 403 insufficient_scope) or "error"
+	// (HTTP 200 with a tool error result or JSON-RPC error).
+	ScopeDenial string `yaml:"scope_denial" json:"scope_denial,omitempty"`
+	// ScopeImplies is the scope hierarchy: a scope and the scopes holding
+	// it implies (transitively), e.g. mcp:admin: [mcp:write].
+	ScopeImplies map[string][]string `yaml:"scope_implies" json:"scope_implies,omitempty"`
 	// SessionKey keys the HMAC that binds session ids to callers (env or
 	// file; at least 16 bytes). Unset: a random key per process, so a
 	// session only works on the replica that created it.
@@ -106,6 +114,16 @@ func (c Policy) Normalized(up UpstreamRule) (Policy, error) {
 	if err := n.RequiredScopes.normalize(); err != nil {
 		errs = append(errs, err)
 	}
+	switch n.ScopeDenial {
+	case "":
+		n.ScopeDenial = DenyChallenge
+	case DenyChallenge, DenyError:
+	default:
+		errs = append(errs, &rs.FieldError{Field: "scope_denial", Msg: fmt.Sprintf("%q is not one of challenge, error", n.ScopeDenial)})
+	}
+	if err := checkImplies(n.ScopeImplies); err != nil {
+		errs = append(errs, err)
+	}
 	return n, errors.Join(errs...)
 }
 
@@ -129,7 +147,8 @@ func (c Policy) clone() Policy {
 	c.IdentityHeaders.Claims = maps.Clone(c.IdentityHeaders.Claims)
 	c.SecretHeaders = slices.Clone(c.SecretHeaders)
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
-	c.RequiredScopes = RequiredScopes{Methods: cloneRules(c.RequiredScopes.Methods), Tools: cloneRules(c.RequiredScopes.Tools)}
+	c.RequiredScopes = c.RequiredScopes.clone()
+	c.ScopeImplies = cloneRules(c.ScopeImplies)
 	if c.SessionKey != nil {
 		c.SessionKey = ptr(*c.SessionKey)
 	}

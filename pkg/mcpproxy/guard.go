@@ -51,7 +51,8 @@ type Guard struct {
 	prm        map[string]http.Handler
 	inject     *Injector
 	origins    *OriginPolicy
-	scopes     RequiredScopes
+	scopes     *scopePolicy
+	denial     string
 	binder     *SessionBinder
 	rewrite    bool
 	maxBody    int64
@@ -69,6 +70,8 @@ type State struct {
 	resumed bool
 	// path is the request's, for the ResponseWriter's log.
 	path string
+	// filter removes list entries the caller may not use (nil: none).
+	filter func([]byte) ([]byte, bool)
 }
 
 // Identity is the validated caller.
@@ -100,7 +103,8 @@ func NewGuard(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Optio
 		prm:        map[string]http.Handler{},
 		inject:     inj,
 		origins:    origins,
-		scopes:     pc.RequiredScopes,
+		scopes:     newScopePolicy(pc.RequiredScopes, pc.ScopeImplies),
+		denial:     pc.ScopeDenial,
 		rewrite:    pc.StripErrorStructuredContent == nil || *pc.StripErrorStructuredContent,
 		maxBody:    pc.MaxBodyBytes,
 		bodyRead:   time.Duration(pc.BodyReadTimeout),
@@ -311,11 +315,17 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			jsonrpcErrorID(w, id, http.StatusBadRequest, -32020, msg)
 			return nil, "bad_request", false
 		}
-		if missing := Missing(g.scopes.Needed(req), id); missing != nil {
-			g.challenger.Write(w, rs.InsufficientScope(missing))
+		if needed := g.scopes.Needed(req); g.scopes.Missing(needed, id) != nil {
+			// The challenge names every scope the operation needs, held
+			// ones included (the client asks for the whole set).
+			if g.denial == DenyError && g.denyInProtocol(w, req, needed, g.scopes.Missing(needed, id)) {
+				return nil, "insufficient_scope", false
+			}
+			g.challenger.Write(w, rs.InsufficientScope(needed))
 			return nil, "insufficient_scope", false
 		}
-		if req != nil && len(req.ToolCallIDs) > 0 && g.rewrite {
+		st.filter = g.listFilter(req, id)
+		if req != nil && (len(req.ToolCallIDs) > 0 && g.rewrite || st.filter != nil) {
 			// Rewriting needs plain bytes: the transport then asks for
 			// gzip itself and decodes it.
 			r.Header.Del("Accept-Encoding")
@@ -353,6 +363,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
 	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
 	rw.log, rw.path = g.log, st.path
+	rw.filter = st.filter
 	if st.resumed {
 		rw.ids = anyResponse
 	}

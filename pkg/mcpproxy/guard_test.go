@@ -330,8 +330,10 @@ func TestGuardAdmitAdmits(t *testing.T) {
 	}{
 		{name: "tools/call", method: "POST", body: callSearch, mod: func(r *http.Request) { r.Header.Set("Accept-Encoding", "gzip") },
 			messages: "tools/call/1/search", toolIDs: []string{"1"}, allow: "*"},
-		{name: "tools/list keeps Accept-Encoding", method: "POST", body: `{"jsonrpc":"2.0","id":"l","method":"tools/list"}`,
-			mod: func(r *http.Request) { r.Header.Set("Accept-Encoding", "gzip") }, messages: `tools/list/"l"/`, acceptEn: "gzip", allow: "*"},
+		{name: "prompts/list keeps Accept-Encoding (no rule filters it)", method: "POST", body: `{"jsonrpc":"2.0","id":"l","method":"prompts/list"}`,
+			mod: func(r *http.Request) { r.Header.Set("Accept-Encoding", "gzip") }, messages: `prompts/list/"l"/`, acceptEn: "gzip", allow: "*"},
+		{name: "tools/list is filtered: plain bytes asked for", method: "POST", body: `{"jsonrpc":"2.0","id":"l","method":"tools/list"}`,
+			mod: func(r *http.Request) { r.Header.Set("Accept-Encoding", "gzip") }, messages: `tools/list/"l"/`, acceptEn: "", allow: "*"},
 		{name: "batch", method: "POST", body: batch, messages: `tools/call/1/search notifications/progress// resources/read/"r"/file:///a`,
 			batch: true, toolIDs: []string{"1"}, allow: "*"},
 		{name: "tool with its scope", method: "POST", body: callDelete, mod: func(r *http.Request) {

@@ -6,86 +6,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
-
-// RequiredScopes is the scope policy: scopes a caller needs per JSON-RPC
-// method and per tool name (tools/call).
-type RequiredScopes struct {
-	Methods map[string][]string `yaml:"methods" json:"methods,omitempty"`
-	Tools   map[string][]string `yaml:"tools" json:"tools,omitempty"`
-}
-
-// Empty reports whether no rule is configured.
-func (p RequiredScopes) Empty() bool { return len(p.Methods) == 0 && len(p.Tools) == 0 }
-
-func (p *RequiredScopes) normalize() error {
-	check := func(kind string, m map[string][]string) error {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if k == "" {
-				return &rs.FieldError{Field: "required_scopes." + kind, Msg: "empty name"}
-			}
-			for i, s := range m[k] {
-				if !rs.IsScopeToken(s) {
-					return &rs.FieldError{Field: fmt.Sprintf("required_scopes.%s.%s[%d]", kind, k, i), Msg: fmt.Sprintf("invalid scope token %q", s)}
-				}
-			}
-		}
-		return nil
-	}
-	if err := check("methods", p.Methods); err != nil {
-		return err
-	}
-	return check("tools", p.Tools)
-}
-
-// Needed returns every scope the request needs (method rules, then tool
-// rules, for each message; first-seen order, no duplicates), so that one
-// 403 challenge asks for all of them.
-func (p RequiredScopes) Needed(req *Request) []string {
-	if req == nil || p.Empty() {
-		return nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(ss []string) {
-		for _, s := range ss {
-			if !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-	}
-	for _, m := range req.Messages {
-		if m.Method == "" {
-			continue
-		}
-		add(p.Methods[m.Method])
-		if m.Method == "tools/call" {
-			add(p.Tools[m.Name])
-		}
-	}
-	return out
-}
-
-// Missing returns the needed scopes id lacks, or nil.
-func Missing(needed []string, id *rs.Identity) []string {
-	if len(needed) == 0 {
-		return nil
-	}
-	if id == nil || !id.HasScopes(needed...) {
-		return needed
-	}
-	return nil
-}
 
 // OriginPolicy is the Origin allow-list that keeps DNS-rebinding
 // protection in the front door, whatever the upstream checks.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
 func TestOriginPolicy(t *testing.T) {
@@ -119,26 +118,6 @@ func TestInspectAndMirroredHeaders(t *testing.T) {
 	}
 	if got := CheckMirroredHeaders(http.Header{"Mcp-Method": {"tools/call"}}, req); got == "" {
 		t.Error("mirrored headers on a batch accepted")
-	}
-}
-
-func TestRequiredScopes(t *testing.T) {
-	p := RequiredScopes{Methods: map[string][]string{"tools/call": {"mcp:call"}, "tools/list": {"mcp:read"}}, Tools: map[string][]string{"drop": {"db:admin", "mcp:call"}}}
-	req, _ := Inspect([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"drop"}}`))
-	if got := strings.Join(p.Needed(req), " "); got != "mcp:call db:admin" {
-		t.Fatalf("Needed = %q", got)
-	}
-	id := &rs.Identity{Scopes: []string{"mcp:call"}}
-	if m := Missing(p.Needed(req), id); strings.Join(m, " ") != "mcp:call db:admin" {
-		t.Fatalf("Missing = %q (a 403 asks for every scope of the operation)", m)
-	}
-	id.Scopes = append(id.Scopes, "db:admin")
-	if m := Missing(p.Needed(req), id); m != nil {
-		t.Fatalf("Missing with all scopes = %q", m)
-	}
-	bad := RequiredScopes{Tools: map[string][]string{"x": {"has space"}}}
-	if err := bad.normalize(); err == nil || !strings.Contains(err.Error(), "required_scopes.tools.x[0]") {
-		t.Fatalf("normalize = %v", err)
 	}
 }
 

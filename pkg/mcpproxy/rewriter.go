@@ -45,8 +45,11 @@ type ResponseWriter struct {
 	binder  *SessionBinder
 	rewrite bool
 	// ids says which response ids are tools/call results to rewrite; nil
-	// means this response is never rewritten.
+	// means no structuredContent rewriting.
 	ids func(json.RawMessage) bool
+	// filter removes list entries the caller may not use (listFilter);
+	// nil means no filtering.
+	filter func([]byte) ([]byte, bool)
 	now func() time.Time
 	// log receives one warning per replaced upstream failure (status and
 	// path only: never header values or bodies); path is the request's.
@@ -141,7 +144,7 @@ func (rw *ResponseWriter) WriteHeader(code int) {
 	if challenged {
 		rw.log.Debug("dropped the upstream's WWW-Authenticate", zap.Int("status", code), zap.String("path", rw.path))
 	}
-	if code == http.StatusOK && rw.ids != nil && h.Get("Content-Encoding") == "" {
+	if code == http.StatusOK && (rw.ids != nil || rw.filter != nil) && h.Get("Content-Encoding") == "" {
 		mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 		switch mt {
 		case "application/json":
@@ -350,7 +353,7 @@ func (rw *ResponseWriter) Finish() {
 	switch rw.mode {
 	case modeJSON:
 		body := rw.buf.Bytes()
-		if out, changed := errormap.RewriteResponse(body, rw.ids); changed {
+		if out, changed := rw.rewriteMessage(body); changed {
 			body = out
 		}
 		rw.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -376,7 +379,7 @@ func (rw *ResponseWriter) drainEvents(eof bool) error {
 				return nil
 			}
 		}
-		ev := rewriteEvent(b[:end], rw.ids)
+		ev := rewriteEvent(b[:end], rw.rewriteMessage)
 		if _, err := rw.w.Write(ev); err != nil {
 			return err
 		}
@@ -442,9 +445,24 @@ func splitLines(ev []byte) [][]byte {
 	return out
 }
 
-// rewriteEvent applies the structuredContent rule to an event's data; an
+// rewriteMessage applies the structuredContent rule and the list filter
+// to one JSON-RPC message (or batch).
+func (rw *ResponseWriter) rewriteMessage(msg []byte) ([]byte, bool) {
+	changed := false
+	if rw.ids != nil {
+		msg, changed = errormap.RewriteResponse(msg, rw.ids)
+	}
+	if rw.filter != nil {
+		if out, ok := rw.filter(msg); ok {
+			msg, changed = out, true
+		}
+	}
+	return msg, changed
+}
+
+// rewriteEvent applies rewrite (rewriteMessage) to an event's data; an
 // event it does not change is returned byte for byte.
-func rewriteEvent(ev []byte, ids func(json.RawMessage) bool) []byte {
+func rewriteEvent(ev []byte, rewrite func([]byte) ([]byte, bool)) []byte {
 	var data [][]byte
 	lines := splitLines(ev)
 	for _, l := range lines {
@@ -457,7 +475,7 @@ func rewriteEvent(ev []byte, ids func(json.RawMessage) bool) []byte {
 		return ev
 	}
 	joined := bytes.Join(data, []byte("\n"))
-	out, changed := errormap.RewriteResponse(joined, ids)
+	out, changed := rewrite(joined)
 	if !changed {
 		return ev
 	}
