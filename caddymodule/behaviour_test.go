@@ -27,6 +27,9 @@ func caddyfileFor(t *testing.T, s behaviour.Settings) string {
 	if s.DenyError {
 		extra = append(extra, "scope_denial error")
 	}
+	if s.AuditFile != "" {
+		extra = append(extra, "audit {\n\t\t\tfile "+s.AuditFile+"\n\t\t}")
+	}
 	if s.BodyReadTimeout > 0 {
 		extra = append(extra, fmt.Sprintf("body_read_timeout %s", s.BodyReadTimeout))
 	}
@@ -144,6 +147,8 @@ func TestStripSwitchOff(t *testing.T) {
 }
 
 func TestForbiddenToolNeverRuns(t *testing.T) { behaviour.ForbiddenToolNeverRuns(t, caddyFrontDoor) }
+
+func TestAuditLog(t *testing.T) { behaviour.AuditLog(t, caddyFrontDoor) }
 
 func TestErrorDenial(t *testing.T) {
 	behaviour.ErrorDenial(t, behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.DenyError = true }))

@@ -80,6 +80,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		session_key {env.MCP_SESSION_KEY}
 //		strip_error_structured_content on
+//		audit {                                          # or: audit off
+//			file /var/log/mcp-audit.jsonl                # default: Caddy's log, logger http.handlers.mcp_auth.audit
+//		}
 //	}
 //
 // (authorization_servers is accepted as a synonym of
@@ -255,6 +258,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("strip_error_structured_content: %v", err)
 			}
 			h.Policy.StripErrorStructuredContent = &b
+		case "audit":
+			if err := parseAudit(d, &h.Policy.Audit, lines); err != nil {
+				return err
+			}
 		case "read_header_timeout":
 			return d.Errf("read_header_timeout is a sidecar setting; in Caddy, set the global option servers { timeouts { read_header <duration> } } (Caddy's default is 1m)")
 		case "preserve_host", "upstream", "listen", "admin_listen", "log_level", "shutdown_timeout":
@@ -409,6 +416,34 @@ func parseAS(d *caddyfile.Dispenser, p string, lines map[string]int) (rs.Authori
 		}
 	}
 	return as, nil
+}
+
+// parseAudit reads `audit off`, `audit on` or an audit block with `file
+// <path>`.
+func parseAudit(d *caddyfile.Dispenser, a *mcpproxy.AuditOptions, lines map[string]int) error {
+	if d.NextArg() {
+		b, err := onOff(d.Val())
+		if err != nil {
+			return d.Errf("audit: %v", err)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		a.Enabled = &b
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		lines["audit."+sub] = d.Line()
+		switch sub {
+		case "file":
+			if err := oneArg(d, &a.File); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("audit: unknown subdirective %q (want file)", sub)
+		}
+	}
+	return nil
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

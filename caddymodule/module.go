@@ -177,12 +177,15 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP admits or answers the request, then runs the rest of the
 // route (reverse_proxy) through the MCP response writer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// The audit record rides in r; w records the answer's status for it.
+	w, r = h.guard.BeginAudit(w, r)
 	st, reason, ok := h.guard.Admit(w, r)
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		if reason != "" && repl != nil {
 			repl.Set("http.auth.mcp_auth.error", reason)
 		}
+		h.guard.Audit(r, reason, 0)
 		return nil
 	}
 	id := st.Identity()
@@ -226,7 +229,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	rw.Finish()
+	h.guard.Audit(r, "", errorStatus(err, rw))
 	return err
+}
+
+// errorStatus is the status Caddy will answer with when a handler after
+// mcp_auth returned err without writing anything (0: the recorded one).
+func errorStatus(err error, rw *mcpproxy.ResponseWriter) int {
+	if err == nil || rw.Wrote() {
+		return 0
+	}
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		return he.StatusCode
+	}
+	return http.StatusInternalServerError
 }
 
 // noteSecretsNotSent logs, once per handler, that reverse_proxy reached an

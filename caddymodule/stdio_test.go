@@ -155,11 +155,14 @@ func TestStdioInCaddy(t *testing.T) {
 	}
 	loadCaddy(t, e.config)
 
-	alice := e.connect(t, "alice", &mcp.ClientOptions{
-		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "pong"}}, nil
-		},
-	})
+	// Sampling is deprecated (SEP-2577) but still bridged: it must flow.
+	//lint:ignore SA1019 checks a deprecated feature still works
+	pong := func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		//lint:ignore SA1019 checks a deprecated feature still works
+		return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "pong"}}, nil
+	}
+	//lint:ignore SA1019 checks a deprecated feature still works
+	alice := e.connect(t, "alice", &mcp.ClientOptions{CreateMessageHandler: pong})
 	a := callWhoami(t, alice)
 	b := callWhoami(t, e.connect(t, "bob", nil))
 	if a.PID == b.PID || a.Subject != "alice" || b.Subject != "bob" || a.Email != "alice@example.com" || b.Email != "bob@example.com" {

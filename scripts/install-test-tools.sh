@@ -5,13 +5,18 @@
 #      the binary is .tools/node/node_modules/node/bin/node. The system node
 #      is never used to run the tools.
 #   2. The pinned npm tools from tools/npm/package-lock.json (oidc-provider,
-#      @modelcontextprotocol/conformance, @modelcontextprotocol/inspector)
-#      into tools/npm/node_modules via `npm ci`, run with Node 22 first on
-#      PATH.
+#      @modelcontextprotocol/conformance, @modelcontextprotocol/inspector,
+#      and @modelcontextprotocol/server-everything, a stdio MCP server the
+#      tests run behind the sidecar) into tools/npm/node_modules via
+#      `npm ci`, run with Node 22 first on PATH.
 #   3. The MCP conformance fixture server, the go-sdk's
 #      conformance/everything-server at a pinned version, built with
 #      `go install` into .tools/bin/everything-server (needs `go` and the Go
 #      module proxy, or a module cache that already holds it).
+#   4. redis-server, for pkg/ratelimit's Redis store tests: when it is not on
+#      PATH, Debian's redis-server package via apt-get (with sudo unless
+#      root). Without apt-get it only warns (the tests skip without
+#      redis-server, but fail under CI=true, where this step fails too).
 #
 # Idempotent and callable from any directory; steps already done are skipped,
 # so a second run only checks versions. Needs a system `npm` (any version that
@@ -114,7 +119,29 @@ else
   fixture_ok || die "$FIXTURE is missing or not built from $FIXTURE_PKG@$GO_SDK_VERSION"
 fi
 
-# --- 4. verify and report ---------------------------------------------------
+# --- 4. redis-server ---------------------------------------------------------
+# The system package is used as is (any Redis >= 5 does); MCPFD_FORCE does
+# not reinstall it.
+if command -v redis-server >/dev/null 2>&1; then
+  log "$(redis-server --version | cut -d' ' -f1-3) already at $(command -v redis-server) (skipped)"
+elif command -v apt-get >/dev/null 2>&1; then
+  SUDO=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "redis-server is missing and installing it needs root (no sudo found)"
+    SUDO=(sudo)
+  fi
+  log "installing redis-server with ${SUDO[*]:+${SUDO[*]} }apt-get ..."
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install redis-server"
+  log "installed $(redis-server --version | cut -d' ' -f1-3) at $(command -v redis-server)"
+elif [[ "${CI:-}" == true ]]; then
+  die "redis-server is missing and apt-get is not available (CI=true: the Redis store tests need it)"
+else
+  log "warning: redis-server is missing and apt-get is not available; install Redis yourself (the Redis store tests skip without it)"
+fi
+
+# --- 5. verify and report ---------------------------------------------------
 # Installed versions must equal the exact pins in package.json.
 report="$(
   cd "$NPM_DIR" && "$NODE" --input-type=module -e '
@@ -139,5 +166,6 @@ report="$(
 log "ready in $((SECONDS - start))s:"
 printf '  node %s (%s)\n' "$("$NODE" --version)" "${NODE#"$ROOT"/}"
 printf '%s\n' "$report"
-printf '  binaries: %s\n' "$(cd "$NPM_DIR/node_modules/.bin" && ls conformance mcp-inspector 2>/dev/null | tr '\n' ' ')"
+printf '  binaries: %s\n' "$(cd "$NPM_DIR/node_modules/.bin" && ls conformance mcp-inspector mcp-server-everything 2>/dev/null | tr '\n' ' ')"
 printf '  everything-server %s (%s)\n' "$GO_SDK_VERSION" "${FIXTURE#"$ROOT"/}"
+printf '  redis-server %s\n' "$(command -v redis-server >/dev/null 2>&1 && redis-server --version | cut -d' ' -f3 | cut -d= -f2 || echo MISSING)"

@@ -133,18 +133,40 @@ curl -sS -u '%s:%s' -d grant_type=client_credentials -d 'resource=%s' %s
 }
 
 // demoMCP runs the demo MCP server (tools echo, whoami, fail) until ctx is
-// done.
+// done, or with --stdio on stdin/stdout until stdin ends.
 func demoMCP(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(net.Addr)) int {
 	fs := flag.NewFlagSet("demo-mcp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", defaultDemoMCPListen, "address to listen on (a non-loopback address prints a warning)")
 	stateful := fs.Bool("stateful", false, "sessions and the initialize handshake (default: stateless, one POST per tool call)")
+	stdio := fs.Bool("stdio", false, "serve MCP on stdin/stdout instead of HTTP, as the command of a front door's stdio block (one process per session; whoami reports $MCP_SUBJECT)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mcp-sidecar demo-mcp: unexpected argument %q\n", fs.Arg(0))
 		return exitConfig
+	}
+	if *stdio {
+		var httpOnly []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "listen" || f.Name == "stateful" {
+				httpOnly = append(httpOnly, "--"+f.Name)
+			}
+		})
+		if len(httpOnly) > 0 {
+			verb := map[bool]string{false: "does", true: "do"}[len(httpOnly) > 1]
+			fmt.Fprintf(stderr, "mcp-sidecar demo-mcp: %s %s not apply with --stdio (HTTP only)\n", strings.Join(httpOnly, " and "), verb)
+			return exitConfig
+		}
+		// stdout carries the protocol: nothing else may be written to it.
+		// stderr goes to the front door's log.
+		fmt.Fprintf(stderr, "mcp-sidecar demo-mcp: demo MCP server on stdin/stdout for %s=%q\n", demomcp.SubjectEnv, os.Getenv(demomcp.SubjectEnv))
+		if err := demomcp.ServeStdio(ctx, os.Stdin, nopWriteCloser{stdout}); err != nil {
+			fmt.Fprintf(stderr, "mcp-sidecar demo-mcp: %v\n", err)
+			return exitFail
+		}
+		return exitOK
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -160,6 +182,12 @@ func demoMCP(ctx context.Context, args []string, stdout, stderr io.Writer, ready
 		demomcp.ToolEcho, demomcp.ToolWhoami, demomcp.ToolFail, mode, ln.Addr())
 	return serveUntilDone(ctx, "demo-mcp", ln, demomcp.Handler(demomcp.Options{Stateless: !*stateful}), stderr, ready)
 }
+
+// nopWriteCloser is an io.WriteCloser whose Close does nothing (stdout
+// stays open for the caller).
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
 
 // serveUntilDone serves h on ln until ctx is done, then drains in-flight
 // requests for at most demoDrainTimeout.

@@ -32,6 +32,8 @@ func TestDemoCommandFlags(t *testing.T) {
 		{"dev-as stray argument", []string{"dev-as", "--resource", "http://localhost:8080/mcp", "extra"}, exitConfig, `unexpected argument "extra"`},
 		{"demo-mcp stray argument", []string{"demo-mcp", "extra"}, exitConfig, `unexpected argument "extra"`},
 		{"demo-mcp bad address", []string{"demo-mcp", "--listen", "127.0.0.1"}, exitFail, "missing port"},
+		{"demo-mcp stdio is not HTTP", []string{"demo-mcp", "--stdio", "--listen", "127.0.0.1:0", "--stateful"}, exitConfig, "--listen and --stateful do not apply with --stdio"},
+		{"demo-mcp stdio is not stateful", []string{"demo-mcp", "--stdio", "--stateful"}, exitConfig, "--stateful does not apply with --stdio"},
 		{"help lists the commands", []string{"help"}, exitOK, "mcp-sidecar demo-mcp"},
 	}
 	for _, tc := range cases {

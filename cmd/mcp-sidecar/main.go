@@ -7,9 +7,9 @@
 //
 //	mcp-sidecar run --config FILE       serve
 //	mcp-sidecar validate --config FILE  check a config and exit
-//	mcp-sidecar dev                     demo on loopback with a built-in AS and MCP server
+//	mcp-sidecar dev [--stdio]           demo on loopback with a built-in AS and MCP server
 //	mcp-sidecar dev-as --resource URL   the demo's authorization server alone (for containers)
-//	mcp-sidecar demo-mcp                the demo's MCP server alone (for containers)
+//	mcp-sidecar demo-mcp [--stdio]      the demo's MCP server alone (for containers, or over stdio)
 //	mcp-sidecar version
 //
 // A configuration error names the field and exits with status 2.
@@ -48,8 +48,10 @@ func usage(w io.Writer) {
   mcp-sidecar run --config FILE        serve the front door
   mcp-sidecar validate --config FILE   check a config file and exit (2 on error)
   mcp-sidecar dev [flags]              demo: dev authorization server + demo MCP server + sidecar, loopback only
+                                       (--stdio: the demo MCP server as a stdio process per session)
   mcp-sidecar dev-as --resource URL    the demo's dev authorization server alone (e.g. in a container)
   mcp-sidecar demo-mcp [--listen ADDR] the demo MCP server alone (e.g. in a container)
+  mcp-sidecar demo-mcp --stdio         the demo MCP server on stdin/stdout (a stdio block's command)
   mcp-sidecar version                  print the version
 `)
 }
@@ -141,8 +143,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	fmt.Fprintf(stdout, "config %s is valid: resource %s, upstream %s, %d authorization server(s)\n",
-		path, cfg.Resource, cfg.Upstream, len(cfg.AuthorizationServers))
+	backend := "upstream " + cfg.Upstream
+	if cfg.Stdio != nil {
+		backend = fmt.Sprintf("stdio command %q", cfg.Stdio.Command)
+	}
+	fmt.Fprintf(stdout, "config %s is valid: resource %s, %s, %d authorization server(s)\n",
+		path, cfg.Resource, backend, len(cfg.AuthorizationServers))
 	return exitOK
 }
 
@@ -213,8 +219,9 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Listen, "listen", sidecar.DefaultListen, "front door address (loopback)")
 	fs.StringVar(&o.AdminListen, "admin-listen", sidecar.DefaultAdminListen, "admin address (loopback)")
 	fs.StringVar(&o.ASListen, "as-listen", "127.0.0.1:9090", "dev authorization server address (loopback)")
-	fs.StringVar(&o.MCPListen, "mcp-listen", "127.0.0.1:9092", "demo MCP server address (loopback)")
+	fs.StringVar(&o.MCPListen, "mcp-listen", "127.0.0.1:9092", "demo MCP server address (loopback; unused with --stdio)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level")
+	fs.BoolVar(&o.Stdio, "stdio", false, "run the demo MCP server as a stdio process per session (mcp-sidecar demo-mcp --stdio) instead of over HTTP")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}

@@ -53,6 +53,8 @@ type Settings struct {
 	ReadHeaderTimeout, BodyReadTimeout time.Duration
 	// DenyError sets scope_denial: error.
 	DenyError bool
+	// AuditFile, when set, is audit.file (the audit events' own file).
+	AuditFile string
 }
 
 // SidecarYAML renders the settings as an mcp-sidecar config.
@@ -63,6 +65,9 @@ func (s Settings) SidecarYAML() string {
 	}
 	if s.DenyError {
 		extra += "scope_denial: error\n"
+	}
+	if s.AuditFile != "" {
+		extra += fmt.Sprintf("audit:\n  file: %s\n", s.AuditFile)
 	}
 	admin := s.AdminListen
 	if admin == "" {

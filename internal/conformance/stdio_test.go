@@ -1,7 +1,11 @@
 package conformance
 
 import (
+	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -125,5 +129,154 @@ func TestConformanceStdioDifferential(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("conformance report through the stdio sidecar:\n%s", strings.TrimSpace(via.Report()))
+	}
+}
+
+// serverEverythingTools are the tools/list names of the pinned npm
+// @modelcontextprotocol/server-everything for the Inspector CLI 2.12.0's
+// client capabilities (get-roots-list and simulate-research-query are
+// registered once the client's capabilities are known), in its order.
+var serverEverythingTools = []string{
+	"echo",
+	"get-annotated-message",
+	"get-env",
+	"get-resource-links",
+	"get-resource-reference",
+	"get-structured-content",
+	"get-sum",
+	"get-tiny-image",
+	"gzip-file-as-resource",
+	"toggle-simulated-logging",
+	"toggle-subscriber-updates",
+	"trigger-long-running-operation",
+	"get-roots-list",
+	"simulate-research-query",
+}
+
+// TestInspectorCLIStdioServerEverything puts the npm reference server
+// @modelcontextprotocol/server-everything (a third-party stdio MCP server,
+// run with Node 22) behind mcp-sidecar as a `stdio:` command and drives it
+// with the MCP Inspector CLI over Streamable HTTP with the bearer token:
+// tools/list, tools/call echo and get-env (the child's whole environment:
+// PATH and HOME, the fixed env, the caller's identity and the secret, and
+// nothing else of the sidecar's), resources/read of a static document and
+// prompts/get with arguments, each with its exact result. Every CLI call
+// is its own session, so its own process, and the CLI does not DELETE its
+// session when it exits: the processes stay until idle_timeout, so a
+// sixth call beyond max_per_caller 5 gets 429 with Retry-After, which the
+// CLI reports as such.
+func TestInspectorCLIStdioServerEverything(t *testing.T) {
+	testenv.RequireTools(t)
+	const secretValue = "stdio-secret-value"
+	t.Setenv("CONFORMANCE_STDIO_SECRET", secretValue)
+	t.Setenv("CONFORMANCE_NOT_PASSED", "the child must not see this")
+	cmd := ServerEverythingCommand(t)
+	url, token := SidecarStdioFrontDoor(t, StdioOptions{
+		Command:        cmd,
+		Env:            map[string]string{"DEMO_SETTING": "on"},
+		IdentityClaims: map[string]string{"MCP_CLIENT_ID": "client_id", "MCP_SCOPE": "scope"},
+		SecretEnv:      map[string]string{"DEMO_API_KEY": "CONFORMANCE_STDIO_SECRET"},
+		MaxPerCaller:   5, // the five calls below; see the sixth at the end
+	})
+	auth := []string{"Authorization: Bearer " + token}
+	run := func(call InspectorCall, out any) {
+		t.Helper()
+		call.URL, call.Headers = url, auth
+		r := RunInspector(t, call)
+		t.Logf("%s %s%s%s: exit %d in %v", call.Method, call.ToolName, call.URI, call.PromptName, r.ExitCode, r.Duration)
+		requireExit0(t, call.Method, r)
+		if err := json.Unmarshal([]byte(r.Stdout), out); err != nil {
+			t.Fatalf("%s output is not JSON: %v\n%s", call.Method, err, r.Stdout)
+		}
+	}
+	type content struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	type toolResult struct {
+		Content []content `json:"content"`
+		IsError bool      `json:"isError"`
+	}
+
+	var tl struct {
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"`
+	}
+	run(InspectorCall{Method: "tools/list"}, &tl)
+	var names []string
+	for _, tool := range tl.Tools {
+		names = append(names, tool.Name)
+	}
+	if !slices.Equal(names, serverEverythingTools) {
+		t.Errorf("tools/list = %q\nwant %q", names, serverEverythingTools)
+	}
+
+	var echo toolResult
+	run(InspectorCall{Method: "tools/call", ToolName: "echo", ToolArgs: []string{"message=hello through the front door"}}, &echo)
+	if want := (toolResult{Content: []content{{"text", "Echo: hello through the front door"}}}); !reflect.DeepEqual(echo, want) {
+		t.Errorf("tools/call echo = %+v, want %+v", echo, want)
+	}
+
+	var envResult toolResult
+	run(InspectorCall{Method: "tools/call", ToolName: "get-env"}, &envResult)
+	if envResult.IsError || len(envResult.Content) != 1 || envResult.Content[0].Type != "text" {
+		t.Fatalf("tools/call get-env = %+v", envResult)
+	}
+	var env map[string]string
+	if err := json.Unmarshal([]byte(envResult.Content[0].Text), &env); err != nil {
+		t.Fatalf("get-env text is not a JSON object: %v\n%s", err, envResult.Content[0].Text)
+	}
+	wantEnv := map[string]string{
+		"PATH":          os.Getenv("PATH"),
+		"HOME":          os.Getenv("HOME"),
+		"DEMO_SETTING":  "on",
+		"MCP_SUBJECT":   testenv.OIDCClientID, // the token's sub
+		"MCP_CLIENT_ID": testenv.OIDCClientID,
+		"MCP_SCOPE":     SidecarScopes,
+		"DEMO_API_KEY":  secretValue,
+	}
+	for k, v := range wantEnv {
+		if v == "" {
+			delete(wantEnv, k) // PATH or HOME unset here: not passed on
+		}
+	}
+	if !maps.Equal(env, wantEnv) {
+		t.Errorf("the stdio server's environment = %v\nwant exactly %v", env, wantEnv)
+	}
+
+	// A static document of the server, served from its package.
+	const uri = "demo://resource/static/document/features.md"
+	doc, err := os.ReadFile(filepath.Join(filepath.Dir(cmd[1]), "docs", "features.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rr struct {
+		Contents []struct {
+			URI      string `json:"uri"`
+			MimeType string `json:"mimeType"`
+			Text     string `json:"text"`
+		} `json:"contents"`
+	}
+	run(InspectorCall{Method: "resources/read", URI: uri}, &rr)
+	if len(rr.Contents) != 1 || rr.Contents[0].URI != uri || rr.Contents[0].MimeType != "text/markdown" || rr.Contents[0].Text != string(doc) {
+		t.Errorf("resources/read %s = %+v, want the text/markdown content of %s", uri, rr, "docs/features.md")
+	}
+
+	var pr struct {
+		Messages []struct {
+			Role    string  `json:"role"`
+			Content content `json:"content"`
+		} `json:"messages"`
+	}
+	run(InspectorCall{Method: "prompts/get", PromptName: "args-prompt", PromptArgs: []string{"city=Lisbon", "state=Lisboa"}}, &pr)
+	if len(pr.Messages) != 1 || pr.Messages[0].Role != "user" || pr.Messages[0].Content != (content{"text", "What's weather in Lisbon, Lisboa?"}) {
+		t.Errorf("prompts/get args-prompt = %+v", pr)
+	}
+
+	over := RunInspector(t, InspectorCall{URL: url, Headers: auth, Method: "tools/list"})
+	t.Logf("tools/list beyond max_per_caller: exit %d; stderr %s", over.ExitCode, strings.TrimSpace(over.Stderr))
+	if over.ExitCode == 0 || !strings.Contains(over.Stderr, "HTTP 429") || !strings.Contains(over.Stderr, "retry after 5s") {
+		t.Errorf("a sixth session of the caller: exit %d\nstdout: %s\nstderr: %s\nwant a non-zero exit and the CLI's 429 report with the Retry-After", over.ExitCode, over.Stdout, over.Stderr)
 	}
 }

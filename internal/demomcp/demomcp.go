@@ -9,7 +9,10 @@
 //     X-MCP-Subject value, every request header whose name starts with
 //     "X-Mcp-" (sorted by canonical name, one entry per value) and whether an
 //     Authorization header reached the upstream (it must not: the front door
-//     strips the client's token). Returned as text and as structured output
+//     strips the client's token). Served over stdio ([ServeStdio]) there are
+//     no headers; the identity is then the MCP_SUBJECT environment variable
+//     the front door's stdio block sets per session, which whoami reports
+//     too when it is set. Returned as text and as structured output
 //     ([WhoamiResult]).
 //   - fail {}: returns a tool error: isError true, text "demo failure" AND
 //     structuredContent {"error":"demo failure"}, to show that the front door
@@ -62,8 +65,11 @@ package demomcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 
@@ -83,6 +89,10 @@ const (
 
 	// SubjectHeader is the identity header the front door injects.
 	SubjectHeader = "X-MCP-Subject"
+	// SubjectEnv is the environment variable that carries the caller's
+	// subject when a front door runs the server as a stdio process per
+	// session (the stdio block's identity_env.subject default).
+	SubjectEnv = "MCP_SUBJECT"
 	// FailureText is the text (and structuredContent "error") of the fail tool.
 	FailureText = "demo failure"
 )
@@ -122,6 +132,9 @@ type WhoamiResult struct {
 	// AuthorizationHeaderPresent reports whether the request carried an
 	// Authorization header.
 	AuthorizationHeaderPresent bool `json:"authorization_header_present"`
+	// SubjectEnv is $MCP_SUBJECT of the server process, set when a stdio
+	// front door started it for the caller (omitted when unset).
+	SubjectEnv string `json:"subject_env,omitempty"`
 }
 
 // NewServer returns a new MCP server with the echo, whoami and fail tools.
@@ -153,6 +166,18 @@ func Handler(opts Options) http.Handler {
 	})
 }
 
+// ServeStdio serves a new demo server over stdio (one JSON-RPC message per
+// line on in and out) until in ends or ctx is done, as a front door's
+// stdio block runs it once per session: `mcp-sidecar demo-mcp --stdio`.
+// The end of in is a normal end (nil).
+func ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteCloser) error {
+	err := NewServer().Run(ctx, &mcp.IOTransport{Reader: in, Writer: out})
+	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
+		return nil
+	}
+	return err
+}
+
 func echo(_ context.Context, _ *mcp.CallToolRequest, in EchoInput) (*mcp.CallToolResult, any, error) {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 }
@@ -180,8 +205,9 @@ func Whoami(h http.Header) WhoamiResult {
 }
 
 // Text renders r as the whoami text content: "subject: <value or (none)>",
-// "authorization_header_present: <bool>", then one "<Name>: <value>" line
-// per X-Mcp-* header value.
+// "authorization_header_present: <bool>", "MCP_SUBJECT: <value>" when
+// SubjectEnv is set, then one "<Name>: <value>" line per X-Mcp-* header
+// value.
 func (r WhoamiResult) Text() string {
 	var b strings.Builder
 	subj := r.Subject
@@ -189,6 +215,9 @@ func (r WhoamiResult) Text() string {
 		subj = "(none)"
 	}
 	fmt.Fprintf(&b, "subject: %s\nauthorization_header_present: %t", subj, r.AuthorizationHeaderPresent)
+	if r.SubjectEnv != "" {
+		fmt.Fprintf(&b, "\n%s: %s", SubjectEnv, r.SubjectEnv)
+	}
 	for _, hv := range r.MCPHeaders {
 		fmt.Fprintf(&b, "\n%s: %s", hv.Name, hv.Value)
 	}
@@ -201,6 +230,7 @@ func whoami(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallT
 		h = req.Extra.Header
 	}
 	res := Whoami(h)
+	res.SubjectEnv = os.Getenv(SubjectEnv)
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Text()}}}, res, nil
 }
 

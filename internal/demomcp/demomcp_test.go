@@ -425,3 +425,48 @@ func TestWhoamiHelper(t *testing.T) {
 		t.Fatalf("Text = %q, want %q", txt, wantTxt)
 	}
 }
+
+// TestServeStdio: over stdio there are no headers; whoami reports the
+// MCP_SUBJECT a stdio front door sets, and the end of stdin ends
+// ServeStdio without an error.
+func TestServeStdio(t *testing.T) {
+	t.Setenv(SubjectEnv, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	clientIn, serverOut := io.Pipe()
+	serverIn, clientOut := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- ServeStdio(ctx, serverIn, serverOut) }()
+
+	client := mcp.NewClient(&mcp.Implementation{Name: "demomcp-test", Version: "0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: clientIn, Writer: clientOut}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ToolWhoami, Arguments: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := textOf(t, res), "subject: (none)\nauthorization_header_present: false\nMCP_SUBJECT: alice"; got != want {
+		t.Errorf("whoami text = %q, want %q", got, want)
+	}
+	want := map[string]any{"subject": "", "mcp_headers": []any{}, "authorization_header_present": false, "subject_env": "alice"}
+	if got := asJSONValue(t, res.StructuredContent); !reflect.DeepEqual(got, want) {
+		t.Errorf("whoami structured = %v, want %v", got, want)
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: ToolEcho, Arguments: map[string]any{"text": "over stdio"}})
+	if err != nil || textOf(t, res) != "over stdio" {
+		t.Fatalf("echo = %+v, %v", res, err)
+	}
+
+	_ = clientOut.Close() // the server's stdin ends
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeStdio after the end of its input = %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("ServeStdio did not return after the end of its input")
+	}
+	_ = cs.Close()
+}

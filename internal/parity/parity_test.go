@@ -78,6 +78,31 @@ func asRows(dir string) []asRow {
 	}
 }
 
+// stdioRows vary the stdio options: the sidecar gets a `stdio:` block in
+// place of upstream, Caddy an mcp_stdio block in place of reverse_proxy.
+type stdioRow struct {
+	name, yaml, caddyfile, field string
+}
+
+func stdioRows(dir string) []stdioRow {
+	secret := filepath.Join(dir, "secret")
+	return []stdioRow{
+		{"stdio valid with every option",
+			"  command: [mcp-server, --flag]\n  env:\n    LOG_LEVEL: info\n  identity_env:\n    subject: WHO\n    claims:\n      MCP_EMAIL: email\n  secret_env:\n    - name: TOKEN\n      file: " + secret + "\n    - name: OTHER\n      env: PARITY_SET\n  working_dir: /srv\n  idle_timeout: 10m\n  max_processes: 10\n  max_per_caller: 2\n  shutdown_grace: 5s\n",
+			"command mcp-server --flag\nenv LOG_LEVEL info\nidentity_env {\n\tsubject WHO\n\tclaims {\n\t\tMCP_EMAIL email\n\t}\n}\nsecret_env {\n\tTOKEN file " + secret + "\n\tOTHER env PARITY_SET\n}\nworking_dir /srv\nidle_timeout 10m\nmax_processes 10\nmax_per_caller 2\nshutdown_grace 5s\n", ""},
+		{"stdio without a command", "  command: []\n", "command\n", "stdio.command"},
+		{"stdio negative max_processes", "  command: [mcp-server]\n  max_processes: -1\n", "command mcp-server\nmax_processes -1\n", "stdio.max_processes"},
+		{"stdio negative max_per_caller", "  command: [mcp-server]\n  max_per_caller: -1\n", "command mcp-server\nmax_per_caller -1\n", "stdio.max_per_caller"},
+		{"stdio negative idle_timeout", "  command: [mcp-server]\n  idle_timeout: -1s\n", "command mcp-server\nidle_timeout -1s\n", "stdio.idle_timeout"},
+		{"stdio negative shutdown_grace", "  command: [mcp-server]\n  shutdown_grace: -1s\n", "command mcp-server\nshutdown_grace -1s\n", "stdio.shutdown_grace"},
+		{"stdio secret from an unset variable", "  command: [mcp-server]\n  secret_env:\n    - name: TOKEN\n      env: PARITY_UNSET\n", "command mcp-server\nsecret_env {\n\tTOKEN env PARITY_UNSET\n}\n", "stdio.secret_env[0].env"},
+		{"stdio secret file missing", "  command: [mcp-server]\n  secret_env:\n    - name: TOKEN\n      file: " + filepath.Join(dir, "nope") + "\n", "command mcp-server\nsecret_env {\n\tTOKEN file " + filepath.Join(dir, "nope") + "\n}\n", "stdio.secret_env[0].file"},
+		{"stdio bad variable name", "  command: [mcp-server]\n  env:\n    1BAD: x\n", "command mcp-server\nenv 1BAD x\n", "stdio.env.1BAD"},
+		{"stdio variable set twice", "  command: [mcp-server]\n  env:\n    TOKEN: x\n  secret_env:\n    - name: TOKEN\n      file: " + secret + "\n", "command mcp-server\nenv TOKEN x\nsecret_env {\n\tTOKEN file " + secret + "\n}\n", "stdio.secret_env[0].name"},
+		{"stdio empty claim", "  command: [mcp-server]\n  identity_env:\n    claims:\n      MCP_EMAIL: \"\"\n", "command mcp-server\nidentity_env {\n\tclaims {\n\t\tMCP_EMAIL \"\"\n\t}\n}\n", "stdio.identity_env.claims.MCP_EMAIL"},
+	}
+}
+
 // TestParity: every row is refused by both front doors naming the same
 // option path, or accepted by both.
 func TestParity(t *testing.T) {
@@ -92,6 +117,14 @@ func TestParity(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			check(t, "sidecar", sidecarCheck(baseYAML+r.yaml), r.field)
 			check(t, "caddy", caddyCheck(t, baseCaddy+r.caddyfile), r.field)
+		})
+	}
+	t.Setenv("PARITY_SET", "x")
+	for _, r := range stdioRows(dir) {
+		t.Run(r.name, func(t *testing.T) {
+			y := strings.Replace(baseYAML, "upstream: http://127.0.0.1:3000\n", "", 1) + "stdio:\n" + r.yaml
+			check(t, "sidecar", sidecarCheck(y), r.field)
+			check(t, "caddy", caddyCheckWith(t, baseCaddy, "mcp_stdio {\n"+r.caddyfile+"}\n"), r.field)
 		})
 	}
 	for _, r := range asRows(dir) {
@@ -124,6 +157,16 @@ func check(t *testing.T, door string, err error, field string) {
 	}
 }
 
+// TestStdioWithUpstreamSidecarOnly: the sidecar takes exactly one of
+// upstream and stdio (Caddy has no upstream: mcp_stdio replaces
+// reverse_proxy).
+func TestStdioWithUpstreamSidecarOnly(t *testing.T) {
+	err := sidecarCheck(baseYAML + "stdio:\n  command: [mcp-server]\n")
+	if err == nil || !strings.Contains(err.Error(), "stdio: set exactly one of upstream and stdio") {
+		t.Fatalf("upstream and stdio together = %v", err)
+	}
+}
+
 // sidecarCheck is `mcp-sidecar validate`.
 func sidecarCheck(yaml string) error {
 	_, err := sidecar.Parse([]byte(yaml))
@@ -132,7 +175,13 @@ func sidecarCheck(yaml string) error {
 
 // caddyCheck is `caddy adapt` and then `caddy validate` (Provision).
 func caddyCheck(t *testing.T, block string) error {
-	cf := "{\n\tadmin off\n\tpersist_config off\n}\nhttp://127.0.0.1:0 {\n\tmcp_auth {\n" + block + "\t}\n\treverse_proxy 127.0.0.1:9 {\n\t\ttransport mcp_auth\n\t}\n}\n"
+	return caddyCheckWith(t, block, "reverse_proxy 127.0.0.1:9 {\n\ttransport mcp_auth\n}\n")
+}
+
+// caddyCheckWith is caddyCheck with another handler after mcp_auth
+// (reverse_proxy or mcp_stdio).
+func caddyCheckWith(t *testing.T, block, terminal string) error {
+	cf := "{\n\tadmin off\n\tpersist_config off\n}\nhttp://127.0.0.1:0 {\n\tmcp_auth {\n" + block + "\t}\n" + terminal + "}\n"
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
 	if err != nil {
 		return err

@@ -74,6 +74,8 @@ func TestSessionAcrossReplicas(t *testing.T) {
 
 func TestForbiddenToolNeverRuns(t *testing.T) { behaviour.ForbiddenToolNeverRuns(t, sidecarFrontDoor) }
 
+func TestAuditLog(t *testing.T) { behaviour.AuditLog(t, sidecarFrontDoor) }
+
 func TestErrorDenial(t *testing.T) {
 	behaviour.ErrorDenial(t, behaviour.NewEnv(t, sidecarFrontDoor, func(s *behaviour.Settings) { s.DenyError = true }))
 }

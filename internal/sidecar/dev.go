@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/demomcp"
@@ -14,6 +16,7 @@ import (
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/stdiobridge"
 )
 
 // DevOptions are the loopback addresses of `mcp-sidecar dev`. Every
@@ -22,19 +25,35 @@ type DevOptions struct {
 	Listen      string // front door (default 127.0.0.1:8080)
 	AdminListen string // admin (default 127.0.0.1:9091)
 	ASListen    string // dev authorization server (default 127.0.0.1:9090)
-	MCPListen   string // demo MCP server (default 127.0.0.1:9092)
+	MCPListen   string // demo MCP server (default 127.0.0.1:9092; unused with Stdio)
 	LogLevel    string // default warn, so the printed instructions stay readable
+	// Stdio runs the demo MCP server as a stdio process per MCP session
+	// (the stdio block, command DevStdioCommand) instead of over HTTP.
+	Stdio bool
 }
 
 // DevInfo is what a started dev environment prints.
 type DevInfo struct {
 	Resource, Issuer, Upstream, Admin, Token string
+	// Command is the stdio command (DevOptions.Stdio; Upstream is then "").
+	Command []string
+}
+
+// DevStdioCommand is the stdio command of `mcp-sidecar dev --stdio`: this
+// executable's `demo-mcp --stdio`.
+func DevStdioCommand() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("dev: the path of this executable: %w", err)
+	}
+	return []string{exe, "demo-mcp", "--stdio"}, nil
 }
 
 // Dev runs the demo: a dev authorization server, a demo MCP server and the
-// sidecar in front of it, all on loopback. ready (may be nil) receives the
-// addresses and a ready token once everything listens; out receives the
-// instructions. It returns when ctx is done.
+// sidecar in front of it, all on loopback (with o.Stdio the demo MCP
+// server is the sidecar's stdio command, one process per session). ready
+// (may be nil) receives the addresses and a ready token once everything
+// listens; out receives the instructions. It returns when ctx is done.
 func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) error {
 	def := func(s *string, d string) {
 		if *s == "" {
@@ -68,8 +87,14 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 	if err != nil {
 		return err
 	}
-	mcpLn, err := listen("demo MCP server", o.MCPListen)
-	if err != nil {
+	var mcpLn net.Listener
+	var command []string
+	if o.Stdio {
+		if command, err = DevStdioCommand(); err != nil {
+			closeAll()
+			return err
+		}
+	} else if mcpLn, err = listen("demo MCP server", o.MCPListen); err != nil {
 		closeAll()
 		return err
 	}
@@ -85,7 +110,10 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 	}
 	issuer := "http://" + asLn.Addr().String()
 	resource := "http://" + fdLn.Addr().String() + "/mcp"
-	upstream := "http://" + mcpLn.Addr().String()
+	var upstream string
+	if mcpLn != nil {
+		upstream = "http://" + mcpLn.Addr().String()
+	}
 	as, err := devas.New(devas.Options{Issuer: issuer, Resources: []string{resource}})
 	if err != nil {
 		closeAll()
@@ -106,6 +134,12 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 			},
 		},
 	}
+	if o.Stdio {
+		// No headers reach a stdio server: the identity is the
+		// environment of each session's process.
+		cfg.Policy.IdentityHeaders = mcpproxy.IdentityHeaders{}
+		cfg.Stdio = &stdiobridge.Options{Command: command, IdentityEnv: stdiobridge.IdentityEnv{Subject: demomcp.SubjectEnv}}
+	}
 	if err := cfg.Check(nil, nil); err != nil {
 		closeAll()
 		return fmt.Errorf("dev: config: %w", err)
@@ -125,18 +159,21 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 		closeAll()
 		return fmt.Errorf("dev: mint token: %w", err)
 	}
-	side := []*http.Server{
-		{Handler: as.Handler(), ReadHeaderTimeout: 10 * time.Second},
-		{Handler: demomcp.Handler(demomcp.Options{Stateless: true}), ReadHeaderTimeout: 10 * time.Second},
-	}
+	side := []*http.Server{{Handler: as.Handler(), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { _ = side[0].Serve(asLn) }()
-	go func() { _ = side[1].Serve(mcpLn) }()
+	if mcpLn != nil {
+		side = append(side, &http.Server{Handler: demomcp.Handler(demomcp.Options{Stateless: true}), ReadHeaderTimeout: 10 * time.Second})
+		go func() { _ = side[1].Serve(mcpLn) }()
+	}
 	defer func() {
 		for _, s := range side {
 			_ = s.Close()
 		}
 	}()
-	info := DevInfo{Resource: resource, Issuer: issuer, Upstream: upstream + "/mcp", Admin: "http://" + adminLn.Addr().String(), Token: token}
+	info := DevInfo{Resource: resource, Issuer: issuer, Admin: "http://" + adminLn.Addr().String(), Token: token, Command: command}
+	if upstream != "" {
+		info.Upstream = upstream + "/mcp"
+	}
 	printDev(out, info, as)
 	if ready != nil {
 		ready(info)
@@ -159,19 +196,49 @@ func DevCurl(resource string) string {
   -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'`
 }
 
+// DevStdioCurl is what `mcp-sidecar dev --stdio` prints: a session, since
+// a stdio server runs one process per session. initialize starts the
+// process (its Mcp-Session-Id goes into SID), then the initialized
+// notification and the whoami call, and DELETE ends the process.
+func DevStdioCurl(resource string) string {
+	const hdrs = ` \
+  -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' \
+  -H 'Accept: application/json, text/event-stream'`
+	const session = hdrs + ` \
+  -H 'MCP-Protocol-Version: 2025-11-25' \
+  -H "Mcp-Session-Id: $SID"`
+	return `SID=$(curl -sS -o /dev/null -D - ` + resource + hdrs + ` \
+  -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}' \
+  | tr -d '\r' | awk 'tolower($1) == "mcp-session-id:" {print $2}')
+curl -sS ` + resource + session + ` \
+  -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+curl -sS ` + resource + session + ` \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
+curl -sS -X DELETE ` + resource + ` -H "Authorization: Bearer $TOKEN" -H "Mcp-Session-Id: $SID"`
+}
+
 func printDev(out io.Writer, i DevInfo, as *devas.Server) {
+	server, what, call := i.Upstream+"   (behind the front door)", "An authenticated tool call through the front door", DevCurl(i.Resource)
+	if i.Command != nil {
+		server = "stdio: " + strings.Join(i.Command, " ") + "\n" +
+			"                         (one process per MCP session, started by initialize, with MCP_SUBJECT = the token's sub)"
+		what = "An authenticated session through the front door (initialize starts the demo server's process;\n" +
+			"whoami shows the MCP_SUBJECT it got; DELETE ends it)"
+		call = DevStdioCurl(i.Resource)
+	}
 	fmt.Fprintf(out, `mcp-sidecar dev: a demo on loopback only (nothing here is for production)
 
   front door (sidecar)   %s
   dev authorization srv  %s   (client_credentials: %s / %s)
-  demo MCP server        %s   (behind the front door)
+  demo MCP server        %s
   admin                  %s/readyz  %s/metrics
 
 A token for sub "dev-user" (scopes mcp:read mcp:write, valid 1h):
 
 export TOKEN='%s'
 
-An authenticated tool call through the front door:
+%s:
 
 %s
 
@@ -180,5 +247,5 @@ Without the token the front door answers 401 with a WWW-Authenticate challenge:
 curl -si %s -X POST
 
 Press Ctrl-C to stop.
-`, i.Resource, i.Issuer, as.ClientID(), as.ClientSecret(), i.Upstream, i.Admin, i.Admin, i.Token, DevCurl(i.Resource), i.Resource)
+`, i.Resource, i.Issuer, as.ClientID(), as.ClientSecret(), server, i.Admin, i.Admin, i.Token, what, call, i.Resource)
 }

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 sampling (deprecated in 2026-07-28, still in the protocol) is exercised on purpose
+
 // Package stdiotest is a tiny stdio MCP server (go-sdk) for tests of the
 // stdio bridge. A test binary runs it as the child process: its TestMain
 // calls MaybeServe, and the bridge starts os.Args[0] with EnvServe=1.

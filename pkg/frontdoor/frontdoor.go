@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -61,6 +62,9 @@ type Env struct {
 	ProcessSessionKey []byte
 	// Transport reaches the upstream (sidecar only; default tuned).
 	Transport http.RoundTripper
+	// AuditFile opens audit.file (default mcpproxy.OpenAuditFile; Check
+	// uses mcpproxy.CheckAuditFile, which creates nothing).
+	AuditFile func(path string) (io.Writer, error)
 	// Bridge supplies the stdio bridge for the stdio options (e.g. the
 	// running one when a reload left them unchanged); nil: a new one.
 	Bridge func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error)
@@ -123,6 +127,7 @@ func Check(o Options, env Env) error {
 	}
 	env.Cache = func(int) (*rs.Cache, error) { return rs.NewCache(1) }
 	env.Bridge = func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error) { return nil, nil }
+	env.AuditFile = mcpproxy.CheckAuditFile
 	env.Logger = nil
 	_, err := Compile(o, env)
 	return err
@@ -192,6 +197,8 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 	if _, err := mcpproxy.NewOriginPolicy(rc.Resource, pc.AllowedOrigins); err != nil && rerr == nil {
 		errs = append(errs, err)
 	}
+	auditLog, err := mcpproxy.NewAuditLog(pc.Audit, env.Logger, env.AuditFile)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -214,7 +221,7 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 	}
 	f := &FrontDoor{opts: o, rs: rc, policy: pc, validator: v, injector: inj}
 	po := mcpproxy.Options{Logger: env.Logger.Named("proxy"), Registerer: env.Registerer, Transport: env.Transport,
-		SessionKey: sessionKey}
+		SessionKey: sessionKey, AuditLog: auditLog}
 	if env.Proxy {
 		if stdio != nil {
 			newBridge := env.Bridge

@@ -54,6 +54,9 @@ type Policy struct {
 	// StripErrorStructuredContent deletes structuredContent from tools/call
 	// results with isError: true (default true).
 	StripErrorStructuredContent *bool `yaml:"strip_error_structured_content" json:"strip_error_structured_content,omitempty"`
+	// Audit is the audit log: one event per MCP request that reached the
+	// policy (on by default, to the log output).
+	Audit AuditOptions `yaml:"audit" json:"audit,omitzero"`
 }
 
 // SecretSource is a secret read from an environment variable or a file.
@@ -124,6 +127,9 @@ func (c Policy) Normalized(up UpstreamRule) (Policy, error) {
 	if err := checkImplies(n.ScopeImplies); err != nil {
 		errs = append(errs, err)
 	}
+	if err := n.Audit.normalize(); err != nil {
+		errs = append(errs, err)
+	}
 	return n, errors.Join(errs...)
 }
 
@@ -158,6 +164,7 @@ func (c Policy) clone() Policy {
 	if c.StripErrorStructuredContent != nil {
 		c.StripErrorStructuredContent = ptr(*c.StripErrorStructuredContent)
 	}
+	c.Audit = c.Audit.clone()
 	return c
 }
 

@@ -38,6 +38,9 @@ type Options struct {
 	// process with NewProcessSessionKey and keep it across reloads, so
 	// open sessions survive them). Empty: a key is drawn for this Guard.
 	SessionKey []byte
+	// AuditLog receives the audit events (nil: no audit log); see
+	// NewAuditLog and BeginAudit.
+	AuditLog *zap.Logger
 }
 
 // Guard is the MCP-aware part of the front door that does not depend on
@@ -58,6 +61,7 @@ type Guard struct {
 	maxBody    int64
 	bodyRead   time.Duration // body_read_timeout
 	log        *zap.Logger
+	audit      *zap.Logger // audit events (nil: off)
 }
 type ctxKey struct{}
 
@@ -72,6 +76,8 @@ type State struct {
 	path string
 	// filter removes list entries the caller may not use (nil: none).
 	filter func([]byte) ([]byte, bool)
+	// audit is the request's audit record once it reached the policy.
+	audit *auditRecord
 }
 
 // Identity is the validated caller.
@@ -109,6 +115,7 @@ func NewGuard(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Optio
 		maxBody:    pc.MaxBodyBytes,
 		bodyRead:   time.Duration(pc.BodyReadTimeout),
 		log:        o.Logger,
+		audit:      o.AuditLog,
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
@@ -157,6 +164,7 @@ func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *Stat
 			return
 		}
 		rw.wrote, rw.mode = true, modeMapped
+		rw.audit.noteFailure(0)
 		w = rw.w
 	}
 	if st != nil {
@@ -315,6 +323,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			jsonrpcErrorID(w, id, http.StatusBadRequest, -32020, msg)
 			return nil, "bad_request", false
 		}
+		g.reachedPolicy(r, st) // audited from here on, admitted or not
 		if needed := g.scopes.Needed(req); g.scopes.Missing(needed, id) != nil {
 			// The challenge names every scope the operation needs, held
 			// ones included (the client asks for the whole set).
@@ -364,6 +373,7 @@ func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
 	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
 	rw.log, rw.path = g.log, st.path
 	rw.filter = st.filter
+	rw.audit = st.audit
 	if st.resumed {
 		rw.ids = anyResponse
 	}

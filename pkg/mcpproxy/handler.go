@@ -105,6 +105,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
+	_, r = h.BeginAudit(sw, r) // the audit record learns the status from sw
 	st, reason, ok := h.Admit(sw, r)
 	if ok {
 		rw := h.Writer(sw, st)
@@ -124,6 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ce.Write(fields...)
 	}
+	h.Audit(r, reason, sw.statusCode())
 }
 
 type statusWriter struct {
@@ -132,7 +134,7 @@ type statusWriter struct {
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
+	if s.status == 0 && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) { // a 1xx is not the answer
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)

@@ -64,6 +64,8 @@ type ResponseWriter struct {
 	sink http.Header
 	// informational: a 1xx went out; the proxy may have cleared own.
 	informational bool
+	// audit learns isError of tools/call results (nil: not audited).
+	audit *auditRecord
 
 	wrote  bool
 	status int
@@ -204,6 +206,7 @@ func (rw *ResponseWriter) mapFailure(code int, h http.Header) {
 	}
 	rw.mode = modeMapped
 	body, answered := failureAnswer(rw.req, f)
+	rw.audit.noteFailure(code)
 	if answered {
 		writeFailureJSON(rw.w, body)
 		status = http.StatusOK
@@ -448,6 +451,7 @@ func splitLines(ev []byte) [][]byte {
 // rewriteMessage applies the structuredContent rule and the list filter
 // to one JSON-RPC message (or batch).
 func (rw *ResponseWriter) rewriteMessage(msg []byte) ([]byte, bool) {
+	rw.audit.noteResults(msg, rw.ids)
 	changed := false
 	if rw.ids != nil {
 		msg, changed = errormap.RewriteResponse(msg, rw.ids)

@@ -218,7 +218,7 @@ func (o Options) Normalized(prefix string) (Options, error) {
 		for _, k := range slices.Sorted(maps.Keys(group.m)) {
 			field := prefix + "." + group.name + "." + k
 			if strings.TrimSpace(k) == "" {
-				errs = append(errs, &rs.FieldError{Field: field, Msg: "name is empty"})
+				errs = append(errs, &rs.FieldError{Field: prefix + "." + group.name, Msg: fmt.Sprintf("has an empty name (%q)", k)})
 				continue
 			}
 			l := group.m[k]

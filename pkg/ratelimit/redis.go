@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // takeScript is the Redis store's token buckets, the same GCRA as the
@@ -86,6 +87,10 @@ func newRedisStore(rawURL string, password *string, keyPrefix string) (*redisSto
 	if !q.Has("max_retries") {
 		opt.MaxRetries = redisMaxRetries
 	}
+	// One dial per attempt: go-redis's own dial retries (5, with backoff)
+	// would hold every request while Redis is down; on_store_error
+	// decides instead.
+	opt.DialerRetries = 1
 	if password != nil {
 		opt.Password = *password
 	}
@@ -124,6 +129,23 @@ func (s *redisStore) take(ctx context.Context, caller string, rules []*rule) (bo
 		return false, 0, 0, fmt.Errorf("ratelimit: unexpected script reply %v", res)
 	}
 	return false, deny, time.Duration(res[2]) * time.Microsecond, nil
+}
+
+// SetRedisLogger sends go-redis's own log lines (e.g. "connection pool:
+// failed to dial", at most a pool's size of them per outage) to l at debug
+// level instead of stderr. go-redis has one logger per process, so only a
+// program that owns the process (the sidecar) should call it, not a Caddy
+// module. The Limiter logs store failures itself (warn, rate-limited).
+func SetRedisLogger(l *zap.Logger) {
+	redis.SetLogger(zapRedisLogger{l.Named("go-redis")})
+}
+
+type zapRedisLogger struct{ l *zap.Logger }
+
+func (z zapRedisLogger) Printf(_ context.Context, format string, v ...any) {
+	if z.l.Core().Enabled(zap.DebugLevel) {
+		z.l.Debug(fmt.Sprintf(format, v...))
+	}
 }
 
 func (s *redisStore) ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }

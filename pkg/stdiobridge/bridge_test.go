@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 sampling (deprecated in 2026-07-28, still in the protocol) is exercised on purpose
+
 package stdiobridge_test
 
 import (
@@ -44,7 +46,6 @@ type env struct {
 	as    *jwkstest.Server
 	fd    *frontdoor.FrontDoor
 	reg   *prometheus.Registry
-	res   string
 	stdio stdiobridge.Options
 }
 

@@ -1,0 +1,343 @@
+package mcpproxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
+)
+
+// The audit log: one structured event per JSON-RPC message of every MCP
+// request that reached the policy (a valid token and an inspected
+// JSON-RPC body), whatever the decision. A front door calls BeginAudit
+// before Admit and Audit once the answer is out. Admit marks the request
+// when it reaches the scope check (reachedPolicy), so refusals from there
+// on (insufficient_scope, a rate limit, an unknown session) are events as
+// well as admitted requests; earlier refusals (401, 400, PRM, preflight)
+// are not. The ResponseWriter tells the record whether each tools/call
+// result had isError. An event never holds a token, a header value, an
+// argument (only the body's size) or a session id (only a hash).
+
+// Decisions of an audit event.
+const (
+	AuditAllowed     = "allowed"
+	AuditDenied      = "denied"
+	AuditRateLimited = "rate_limited"
+)
+
+// AuditOptions configure the audit log (the `audit` block).
+type AuditOptions struct {
+	// Enabled turns the audit log on (default true).
+	Enabled *bool `yaml:"enabled" json:"enabled,omitempty"`
+	// File, when set, receives the events as JSON lines (appended; created
+	// with mode 0600; opened once per configuration) instead of the front
+	// door's log output.
+	File string `yaml:"file" json:"file,omitempty"`
+}
+
+// On reports whether the audit log is on.
+func (a AuditOptions) On() bool { return a.Enabled == nil || *a.Enabled }
+
+func (a AuditOptions) clone() AuditOptions {
+	if a.Enabled != nil {
+		a.Enabled = ptr(*a.Enabled)
+	}
+	return a
+}
+
+// normalize fills the default and checks the file name (not whether it
+// can be opened: see NewAuditLog).
+func (a *AuditOptions) normalize() error {
+	if a.Enabled == nil {
+		a.Enabled = ptr(true)
+	}
+	return a.check()
+}
+
+func (a AuditOptions) check() error {
+	f := a.File
+	switch {
+	case f == "":
+		return nil
+	case !a.On():
+		return &rs.FieldError{Field: "audit.file", Msg: "is set but the audit log is off (audit.enabled: false)"}
+	case strings.ContainsRune(f, 0) || strings.TrimSpace(f) != f:
+		return &rs.FieldError{Field: "audit.file", Msg: fmt.Sprintf("%q is not a usable file name", f)}
+	case strings.HasSuffix(f, "/") || strings.HasSuffix(f, string(filepath.Separator)) || filepath.Base(f) == "." || filepath.Base(f) == "..":
+		return &rs.FieldError{Field: "audit.file", Msg: fmt.Sprintf("%q names a directory; name the file", f)}
+	}
+	return nil
+}
+
+// NewAuditLog returns the logger audit events go to (nil when the audit
+// log is off): a JSON-lines logger on the file when a.File is set, opened
+// with open (nil: OpenAuditFile), else log.Named("audit"), so the events
+// share the front door's log output under their own logger name. a is
+// normalized; an open error is a *rs.FieldError for audit.file.
+func NewAuditLog(a AuditOptions, log *zap.Logger, open func(path string) (io.Writer, error)) (*zap.Logger, error) {
+	if !a.On() {
+		return nil, nil
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if a.File == "" {
+		return log.Named("audit"), nil
+	}
+	if a.check() != nil {
+		return nil, nil // reported by Policy.Normalized
+	}
+	if open == nil {
+		open = OpenAuditFile
+	}
+	w, err := open(a.File)
+	if err != nil {
+		return nil, &rs.FieldError{Field: "audit.file", Msg: err.Error()}
+	}
+	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{
+		TimeKey: "ts", LevelKey: "level", NameKey: "logger", MessageKey: "msg",
+		EncodeTime: zapcore.ISO8601TimeEncoder, EncodeLevel: zapcore.LowercaseLevelEncoder,
+		EncodeDuration: zapcore.StringDurationEncoder, LineEnding: zapcore.DefaultLineEnding,
+	})
+	// One write per event (O_APPEND), so lines of concurrent writers (a
+	// reload's old and new configuration) never interleave.
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), zapcore.InfoLevel)).Named("audit"), nil
+}
+
+// OpenAuditFile opens the audit file for appending, creating it with mode
+// 0600. It stays open as long as the front door that uses it is reachable
+// (requests still served by a replaced configuration keep writing to it);
+// the runtime closes it after that.
+func OpenAuditFile(path string) (io.Writer, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+}
+
+// CheckAuditFile is OpenAuditFile for a configuration check: it creates
+// and writes nothing, but refuses a path that is a directory or whose
+// directory does not exist.
+func CheckAuditFile(path string) (io.Writer, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, errors.New("is a directory")
+	case err == nil:
+		return io.Discard, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if di, err := os.Stat(dir); err != nil || !di.IsDir() {
+		return nil, fmt.Errorf("directory %s does not exist", dir)
+	}
+	return io.Discard, nil
+}
+
+type auditKey struct{}
+
+// auditRecord is one request's audit state, in its context from
+// BeginAudit on.
+type auditRecord struct {
+	start time.Time
+	sw    *statusWriter
+	// st is set when the request reached the policy (reachedPolicy).
+	st *State
+	// session is the hash of the Mcp-Session-Id the client sent.
+	session string
+	bytes   int64
+	// isError: normalized tools/call id → isError of its result.
+	isError map[string]bool
+	// upstream is the upstream's status when the front door replaced its
+	// answer (mapFailure).
+	upstream int
+	done     bool
+}
+
+// BeginAudit prepares r's audit record; call it before Admit and pass
+// what it returns to Admit and to the rest of the request. w is wrapped so
+// that the record learns the answer's status (a writer of the sidecar's
+// Handler is used as it is). With the audit log off, w and r are returned
+// as they are.
+func (g *Guard) BeginAudit(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+	if g.audit == nil {
+		return w, r
+	}
+	sw, ok := w.(*statusWriter)
+	if !ok {
+		sw = &statusWriter{ResponseWriter: w}
+	}
+	rec := &auditRecord{start: time.Now(), sw: sw}
+	return sw, r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
+}
+
+// reachedPolicy marks r (Admit calls it at the scope check, st complete
+// but for the upstream session id): the request will be audited whatever
+// the decision. The session hash is of the id the client sent, before
+// Admit replaces it by the upstream's.
+func (g *Guard) reachedPolicy(r *http.Request, st *State) {
+	rec, _ := r.Context().Value(auditKey{}).(*auditRecord)
+	if rec == nil {
+		return
+	}
+	rec.st, st.audit = st, rec
+	rec.bytes = r.ContentLength
+	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) == 1 {
+		rec.session = SessionHash(sids[0])
+	}
+}
+
+// SessionHash is how the audit log names a session: the first 16 hex
+// digits of the SHA-256 of the id, never the id.
+func SessionHash(sid string) string {
+	sum := sha256.Sum256([]byte(sid))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Audit writes the events of r (as returned by BeginAudit, or derived
+// from it) once its answer is out: one per JSON-RPC message, if the
+// request reached the policy. reason is Admit's ("" when admitted); a
+// reason of "rate_limited" (or starting with "rate_limit") is decision
+// rate_limited, any other denied. status is the answer's HTTP status, 0
+// for the one BeginAudit's writer saw (200 when nothing was written).
+func (g *Guard) Audit(r *http.Request, reason string, status int) {
+	if g.audit == nil {
+		return
+	}
+	rec, _ := r.Context().Value(auditKey{}).(*auditRecord)
+	if rec == nil || rec.st == nil || rec.st.req == nil || rec.done {
+		return
+	}
+	rec.done = true
+	ce := g.audit.Check(zap.InfoLevel, "mcp request")
+	if ce == nil {
+		return
+	}
+	if status == 0 {
+		status = rec.sw.statusCode()
+	}
+	decision := AuditAllowed
+	switch {
+	case strings.HasPrefix(reason, "rate_limit"):
+		decision = AuditRateLimited
+	case reason != "":
+		decision = AuditDenied
+	}
+	common := make([]zap.Field, 0, 16)
+	common = append(common, zap.String("decision", decision))
+	if reason != "" {
+		common = append(common, zap.String("reason", reason))
+	}
+	if id := rec.st.id; id != nil {
+		common = append(common, zap.String("issuer", id.Issuer), zap.String("subject", id.Subject))
+		if id.ClientID != "" {
+			common = append(common, zap.String("client_id", id.ClientID))
+		}
+	}
+	if rec.session != "" {
+		common = append(common, zap.String("session", rec.session))
+	}
+	common = append(common, zap.Int("status", status))
+	if rec.upstream != 0 {
+		common = append(common, zap.Int("upstream_status", rec.upstream))
+	}
+	common = append(common,
+		zap.Float64("latency_ms", float64(time.Since(rec.start).Microseconds())/1000),
+		zap.Int64("request_bytes", rec.bytes))
+	msgs := rec.st.req.Messages
+	for i, m := range msgs {
+		if i > 0 {
+			if ce = g.audit.Check(zap.InfoLevel, "mcp request"); ce == nil {
+				return
+			}
+		}
+		fields := make([]zap.Field, 0, len(common)+3)
+		if m.Method != "" {
+			fields = append(fields, zap.String("method", m.Method))
+		}
+		if m.Name != "" {
+			fields = append(fields, zap.String("name", m.Name))
+		}
+		fields = append(fields, common...)
+		if m.Method == "tools/call" && m.IsRequest() {
+			if v, ok := rec.isError[string(errormap.NormalizeID(m.ID))]; ok {
+				fields = append(fields, zap.Bool("is_error", v))
+			}
+		}
+		ce.Write(fields...)
+	}
+}
+
+// auditResponse is what the audit reads of a JSON-RPC message of the
+// answer.
+type auditResponse struct {
+	ID     jsontext.Value `json:"id"`
+	Method jsontext.Value `json:"method"`
+	Result *struct {
+		IsError jsontext.Value `json:"isError"`
+	} `json:"result"`
+}
+
+// noteResults records isError of the tools/call results in msg (one
+// JSON-RPC message or a batch; a JSON body or an SSE event's data), as the
+// ResponseWriter passes it before rewriting. ids is the ResponseWriter's
+// (nil: rewriting is off, and so is this).
+func (a *auditRecord) noteResults(msg []byte, ids func(json.RawMessage) bool) {
+	if a == nil || ids == nil || a.st == nil || a.st.req == nil || len(a.isError) >= len(a.st.req.ToolCallIDs) {
+		return
+	}
+	var batch []auditResponse
+	if t := bytes.TrimLeft(msg, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		if jsonv2.Unmarshal(msg, &batch) != nil {
+			return
+		}
+	} else {
+		var one auditResponse
+		if jsonv2.Unmarshal(msg, &one) != nil {
+			return
+		}
+		batch = []auditResponse{one}
+	}
+	for _, m := range batch {
+		if m.Method != nil || m.Result == nil || len(m.ID) == 0 || !a.st.req.ToolCallIDs.Has(json.RawMessage(m.ID)) {
+			continue
+		}
+		if a.isError == nil {
+			a.isError = map[string]bool{}
+		}
+		a.isError[string(errormap.NormalizeID(json.RawMessage(m.ID)))] = string(m.Result.IsError) == "true"
+	}
+}
+
+// noteFailure records that the front door answered in place of the
+// upstream: every tools/call of the request got a tool error result.
+// upstream is the upstream's status (0: it was not reached).
+func (a *auditRecord) noteFailure(upstream int) {
+	if a == nil || a.st == nil || a.st.req == nil {
+		return
+	}
+	a.upstream = upstream
+	for _, m := range a.st.req.Messages {
+		if m.Method == "tools/call" && m.IsRequest() {
+			if a.isError == nil {
+				a.isError = map[string]bool{}
+			}
+			a.isError[string(errormap.NormalizeID(m.ID))] = true
+		}
+	}
+}
