@@ -27,6 +27,9 @@ func caddyfileFor(t *testing.T, s behaviour.Settings) string {
 	if s.DenyError {
 		extra = append(extra, "scope_denial error")
 	}
+	if s.RateLimit {
+		extra = append(extra, "rate_limits {\n\t\t\ttools {\n\t\t\t\tok 1/h 2\n\t\t\t}\n\t\t}")
+	}
 	if s.AuditFile != "" {
 		extra = append(extra, "audit {\n\t\t\tfile "+s.AuditFile+"\n\t\t}")
 	}
@@ -155,3 +158,8 @@ func TestErrorDenial(t *testing.T) {
 }
 
 func TestErrorDenialKeepsSession(t *testing.T) { behaviour.ErrorDenialKeepsSession(t, caddyFrontDoor) }
+
+func TestRateLimits(t *testing.T) {
+	behaviour.RateLimits(t, behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.RateLimit = true }), false)
+	behaviour.RateLimits(t, behaviour.NewEnv(t, caddyFrontDoor, func(s *behaviour.Settings) { s.RateLimit, s.DenyError = true, true }), true)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/ratelimit"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -217,6 +218,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					(*target)[name] = append((*target)[name], scopes...)
 				}
 			}
+		case "rate_limits":
+			rl, err := parseRateLimits(d, lines)
+			if err != nil {
+				return err
+			}
+			h.RateLimits = rl
 		case "scope_denial":
 			if err := oneArg(d, &h.Policy.ScopeDenial); err != nil {
 				return err
@@ -493,3 +500,75 @@ func onOff(v string) (bool, error) {
 
 // Interface guard.
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// parseRateLimits reads a rate_limits block; a limit is `RATE [BURST]`.
+func parseRateLimits(d *caddyfile.Dispenser, lines map[string]int) (*ratelimit.Options, error) {
+	o := &ratelimit.Options{}
+	lines["rate_limits"] = d.Line()
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		lines["rate_limits."+key] = d.Line()
+		switch key {
+		case "store", "on_store_error", "key_prefix":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return nil, err
+			}
+			switch key {
+			case "store":
+				o.Store = v
+			case "on_store_error":
+				o.OnStoreError = v
+			default:
+				o.KeyPrefix = v
+			}
+		case "store_password":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 2 && args[0] == "env":
+				o.StorePassword = &rs.SecretSource{Env: args[1]}
+			case len(args) == 2 && args[0] == "file":
+				o.StorePassword = &rs.SecretSource{File: args[1]}
+			case len(args) == 1:
+				o.StorePassword = &rs.SecretSource{Value: args[0]}
+			default:
+				return nil, d.Errf("rate_limits store_password: want {env.NAME}, env NAME or file PATH")
+			}
+		case "max_callers":
+			if err := intArg(d, &o.MaxCallers); err != nil {
+				return nil, err
+			}
+		case "default":
+			l, err := ratelimit.LimitFromArgs(d.RemainingArgs())
+			if err != nil {
+				return nil, d.Errf("rate_limits default: %v", err)
+			}
+			o.Default = &l
+		case "methods", "tools":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			m := map[string]ratelimit.Limit{}
+			for n2 := d.Nesting(); d.NextBlock(n2); {
+				name := d.Val()
+				l, err := ratelimit.LimitFromArgs(d.RemainingArgs())
+				if err != nil {
+					return nil, d.Errf("rate_limits %s %s: %v", key, name, err)
+				}
+				lines["rate_limits."+key+"."+name] = d.Line()
+				m[name] = l
+			}
+			if key == "methods" {
+				o.Methods = m
+			} else {
+				o.Tools = m
+			}
+		default:
+			return nil, d.Errf("rate_limits: unknown subdirective %q", key)
+		}
+	}
+	return o, nil
+}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -60,6 +61,7 @@ type Handler struct {
 
 	logger   *zap.Logger
 	guard    *mcpproxy.Guard
+	fd       *frontdoor.FrontDoor
 	poolKeys []string
 	cacheKey string
 	// holdsSessionKey: this instance took the process session key.
@@ -148,7 +150,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("mcp_auth: %w", err)
 	}
-	h.guard = fd.Guard()
+	h.guard, h.fd = fd.Guard(), fd
 	return nil
 }
 
@@ -170,6 +172,11 @@ func (h *Handler) Cleanup() error {
 	if h.holdsSessionKey {
 		_, _ = sessionKeys.Delete(sessionKeyPoolKey)
 		h.holdsSessionKey = false
+	}
+	if h.fd != nil {
+		// The rate limiter's store connection (memory buckets start afresh
+		// with the new config).
+		_ = h.fd.Close(context.Background())
 	}
 	return nil
 }

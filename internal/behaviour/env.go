@@ -53,6 +53,9 @@ type Settings struct {
 	ReadHeaderTimeout, BodyReadTimeout time.Duration
 	// DenyError sets scope_denial: error.
 	DenyError bool
+	// RateLimit limits each caller's tools/call of "ok" to a burst of 2
+	// (refilling at 1/h).
+	RateLimit bool
 	// AuditFile, when set, is audit.file (the audit events' own file).
 	AuditFile string
 }
@@ -65,6 +68,9 @@ func (s Settings) SidecarYAML() string {
 	}
 	if s.DenyError {
 		extra += "scope_denial: error\n"
+	}
+	if s.RateLimit {
+		extra += "rate_limits:\n  tools:\n    ok: {rate: 1/h, burst: 2}\n"
 	}
 	if s.AuditFile != "" {
 		extra += fmt.Sprintf("audit:\n  file: %s\n", s.AuditFile)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,4 +118,43 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+string(b))
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// RateLimits: with a burst of 2 for the tool "ok", the third call of a
+// caller is refused (429 with Retry-After, or in the error denial style a
+// 200 with the rate-limit answer), another caller is unaffected, and
+// other tools are not limited.
+func RateLimits(t *testing.T, e *Env, errorStyle bool) {
+	alice := http.Header{"Authorization": {"Bearer " + e.Token(t, 1, nil, nil)}, "Content-Type": {"application/json"}}
+	for i := 0; i < 2; i++ {
+		if resp, body := e.Do(t, "POST", "/mcp", alice, rpcCall(i, "ok", "")); resp == nil || resp.StatusCode != 200 {
+			t.Fatalf("call %d = %v %q", i, resp, body)
+		}
+	}
+	before := e.Up.Count()
+	resp, body := e.Do(t, "POST", "/mcp", alice, rpcCall(3, "ok", ""))
+	switch {
+	case resp == nil:
+		t.Fatal(body)
+	case errorStyle:
+		// The bucket refills one token an hour: the wait is just under 3600 s.
+		want := regexp.MustCompile(`^\{"jsonrpc":"2\.0","id":3,"result":\{"content":\[\{"type":"text","text":"Rate limit reached for this caller; retry after 3600 second\(s\)\."\}\],"isError":true,"_meta":\{"arcade":\{"errorKind":"UPSTREAM_RUNTIME_RATE_LIMIT","canRetry":true,"retryAfterMs":(35[0-9]{5}|3600000)\}\}\}\}$`)
+		if resp.StatusCode != 200 || !want.MatchString(body) {
+			t.Errorf("third call = %d %q", resp.StatusCode, body)
+		}
+	default:
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "3600" || body != "Too Many Requests" {
+			t.Errorf("third call = %d Retry-After %q %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	if e.Up.Count() != before {
+		t.Error("a rate-limited call reached the upstream")
+	}
+	if resp, _ := e.Do(t, "POST", "/mcp", alice, rpcCall(4, "ok_sc", "")); resp == nil || resp.StatusCode != 200 {
+		t.Errorf("another tool is not limited: %v", resp)
+	}
+	bob := http.Header{"Authorization": {"Bearer " + e.Token(t, 2, nil, nil)}, "Content-Type": {"application/json"}}
+	if resp, _ := e.Do(t, "POST", "/mcp", bob, rpcCall(5, "ok", "")); resp == nil || resp.StatusCode != 200 {
+		t.Errorf("another caller is not limited: %v", resp)
+	}
 }

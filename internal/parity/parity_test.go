@@ -56,6 +56,10 @@ func rows(dir string) []row {
 		{"negative max_body_bytes", "max_body_bytes: -1\n", "max_body_bytes -1\n", "max_body_bytes"},
 		{"negative body_read_timeout", "body_read_timeout: -1s\n", "body_read_timeout -1s\n", "body_read_timeout"},
 		{"invalid challenge scope", "challenge_scopes: [\"a\\\"b\"]\n", "challenge_scopes a\"b\n", "challenge_scopes[0]"},
+		{"audit file", "audit:\n  file: " + filepath.Join(dir, "audit.jsonl") + "\n", "audit {\n\tfile " + filepath.Join(dir, "audit.jsonl") + "\n}\n", ""},
+		{"audit off", "audit:\n  enabled: false\n", "audit off\n", ""},
+		{"audit file while off", "audit:\n  enabled: false\n  file: " + filepath.Join(dir, "audit.jsonl") + "\n", "audit off {\n\tfile " + filepath.Join(dir, "audit.jsonl") + "\n}\n", "audit.file"},
+		{"audit file in a missing directory", "audit:\n  file: " + filepath.Join(dir, "nope", "audit.jsonl") + "\n", "audit {\n\tfile " + filepath.Join(dir, "nope", "audit.jsonl") + "\n}\n", "audit.file"},
 	}
 }
 

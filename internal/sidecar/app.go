@@ -149,14 +149,14 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 // one did not keep), in the background: its processes end in the stdio
 // stop order.
 func (a *App) retire(old, cur *generation) {
-	if old == nil || old.fd.Bridge() == nil || old.fd.Bridge() == cur.fd.Bridge() {
+	if old == nil {
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := old.fd.Close(ctx); err != nil {
-			a.log.Warn("reload: stopping the previous stdio processes", zap.Error(err))
+		if err := old.fd.Release(ctx, cur.fd); err != nil {
+			a.log.Warn("reload: stopping what the previous configuration ran", zap.Error(err))
 		}
 	}()
 }

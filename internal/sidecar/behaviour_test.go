@@ -83,3 +83,8 @@ func TestErrorDenial(t *testing.T) {
 func TestErrorDenialKeepsSession(t *testing.T) {
 	behaviour.ErrorDenialKeepsSession(t, sidecarFrontDoor)
 }
+
+func TestRateLimits(t *testing.T) {
+	behaviour.RateLimits(t, behaviour.NewEnv(t, sidecarFrontDoor, func(s *behaviour.Settings) { s.RateLimit = true }), false)
+	behaviour.RateLimits(t, behaviour.NewEnv(t, sidecarFrontDoor, func(s *behaviour.Settings) { s.RateLimit, s.DenyError = true, true }), true)
+}

@@ -159,11 +159,13 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 		closeAll()
 		return fmt.Errorf("dev: mint token: %w", err)
 	}
-	side := []*http.Server{{Handler: as.Handler(), ReadHeaderTimeout: 10 * time.Second}}
-	go func() { _ = side[0].Serve(asLn) }()
+	asSrv := &http.Server{Handler: as.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = asSrv.Serve(asLn) }()
+	side := []*http.Server{asSrv}
 	if mcpLn != nil {
-		side = append(side, &http.Server{Handler: demomcp.Handler(demomcp.Options{Stateless: true}), ReadHeaderTimeout: 10 * time.Second})
-		go func() { _ = side[1].Serve(mcpLn) }()
+		mcpSrv := &http.Server{Handler: demomcp.Handler(demomcp.Options{Stateless: true}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = mcpSrv.Serve(mcpLn) }()
+		side = append(side, mcpSrv)
 	}
 	defer func() {
 		for _, s := range side {

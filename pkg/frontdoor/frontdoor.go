@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/ratelimit"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/stdiobridge"
 )
@@ -29,6 +30,8 @@ type Options struct {
 	// Upstream (exactly one of them, in a front door that proxies itself;
 	// Caddy's mcp_stdio handler holds these options itself).
 	Stdio *stdiobridge.Options `yaml:"stdio" json:"stdio,omitempty"`
+	// RateLimits are per-caller token buckets (pkg/ratelimit).
+	RateLimits *ratelimit.Options `yaml:"rate_limits" json:"rate_limits,omitempty"`
 }
 
 // Env is what a front door brings to Compile: where secrets and keys come
@@ -68,6 +71,8 @@ type Env struct {
 	// Bridge supplies the stdio bridge for the stdio options (e.g. the
 	// running one when a reload left them unchanged); nil: a new one.
 	Bridge func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error)
+
+	dry bool // a Check: nothing is started
 }
 
 // FrontDoor is a compiled, immutable front door.
@@ -80,6 +85,7 @@ type FrontDoor struct {
 	injector  *mcpproxy.Injector
 	handler   *mcpproxy.Handler
 	bridge    *stdiobridge.Bridge
+	limiter   *ratelimit.Limiter
 }
 
 // Bridge is the stdio bridge (nil unless the options have stdio).
@@ -107,11 +113,20 @@ func (f *FrontDoor) Injector() *mcpproxy.Injector { return f.injector }
 
 // Close stops what the front door runs itself (the stdio bridge's
 // processes); ctx bounds the wait.
-func (f *FrontDoor) Close(ctx context.Context) error {
-	if f.bridge == nil {
-		return nil
+func (f *FrontDoor) Close(ctx context.Context) error { return f.Release(ctx, nil) }
+
+// Release stops what f runs itself and next (the front door compiled to
+// replace it, may be nil) does not share: the stdio bridge's processes,
+// the rate limiter's store connection.
+func (f *FrontDoor) Release(ctx context.Context, next *FrontDoor) error {
+	var errs []error
+	if f.limiter != nil && (next == nil || next.limiter != f.limiter) {
+		errs = append(errs, f.limiter.Close())
 	}
-	return f.bridge.Close(ctx)
+	if f.bridge != nil && (next == nil || next.bridge != f.bridge) {
+		errs = append(errs, f.bridge.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Handler is the proxying front door (nil unless Env.Proxy).
@@ -127,6 +142,7 @@ func Check(o Options, env Env) error {
 	}
 	env.Cache = func(int) (*rs.Cache, error) { return rs.NewCache(1) }
 	env.Bridge = func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error) { return nil, nil }
+	env.dry = true
 	env.AuditFile = mcpproxy.CheckAuditFile
 	env.Logger = nil
 	_, err := Compile(o, env)
@@ -171,6 +187,20 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 		errs = append(errs, &rs.FieldError{Field: "stdio", Msg: "set exactly one of upstream and stdio"})
 	case stdio != nil:
 		errs = append(errs, stdiobridge.Check(*stdio, bridgeEnv))
+	}
+	var limits *ratelimit.Options
+	if o.RateLimits != nil {
+		l := *o.RateLimits
+		if env.Expand != nil && l.Store != "" {
+			l.Store = env.Expand(l.Store)
+		}
+		if l.StorePassword != nil {
+			sp := *l.StorePassword
+			l.StorePassword = &sp
+			errs = append(errs, expandSource("rate_limits.store_password", &sp, env.Expand)...)
+		}
+		limits = &l
+		errs = append(errs, ratelimit.Check(l, "rate_limits"))
 	}
 	for i, as := range rc.AuthorizationServers {
 		if in := as.Introspection; in != nil {
@@ -220,8 +250,14 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
 	f := &FrontDoor{opts: o, rs: rc, policy: pc, validator: v, injector: inj}
+	if limits != nil && limits.Enabled() && !env.dry {
+		if f.limiter, err = ratelimit.New(*limits, ratelimit.Env{Logger: env.Logger.Named("ratelimit"), Registerer: env.Registerer,
+			Getenv: env.Getenv, ReadFile: env.ReadFile}); err != nil {
+			return nil, err
+		}
+	}
 	po := mcpproxy.Options{Logger: env.Logger.Named("proxy"), Registerer: env.Registerer, Transport: env.Transport,
-		SessionKey: sessionKey, AuditLog: auditLog}
+		SessionKey: sessionKey, AuditLog: auditLog, Limiter: f.limiter}
 	if env.Proxy {
 		if stdio != nil {
 			newBridge := env.Bridge
@@ -255,18 +291,9 @@ func expandSecrets(rc *rs.Config, pc *mcpproxy.Policy, stdio *stdiobridge.Option
 	}
 	var errs []error
 	src := func(field string, value, file *string) {
-		for _, p := range []*string{value, file} {
-			if *p == "" {
-				continue
-			}
-			if v := expand(*p); v != "" {
-				*p = v
-			} else {
-				// Reported here; the placeholder stays, so it is not
-				// reported again as a missing value.
-				errs = append(errs, &rs.FieldError{Field: field, Msg: "is empty after placeholders (is the environment variable set?)"})
-			}
-		}
+		ss := rs.SecretSource{Value: *value, File: *file}
+		errs = append(errs, expandSource(field, &ss, expand)...)
+		*value, *file = ss.Value, ss.File
 	}
 	for i := range rc.AuthorizationServers {
 		if in := rc.AuthorizationServers[i].Introspection; in != nil {
@@ -284,6 +311,25 @@ func expandSecrets(rc *rs.Config, pc *mcpproxy.Policy, stdio *stdiobridge.Option
 		for i := range stdio.SecretEnv {
 			s := &stdio.SecretEnv[i]
 			src(fmt.Sprintf("stdio.secret_env[%d]", i), &s.Value, &s.File)
+		}
+	}
+	return errs
+}
+
+// expandSource expands a front door's placeholders in one secret source.
+func expandSource(field string, s *rs.SecretSource, expand func(string) string) []error {
+	if expand == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range []*string{&s.Value, &s.File} {
+		if *p == "" {
+			continue
+		}
+		if v := expand(*p); v != "" {
+			*p = v
+		} else {
+			errs = append(errs, &rs.FieldError{Field: field, Msg: "is empty after placeholders (is the environment variable set?)"})
 		}
 	}
 	return errs

@@ -77,7 +77,7 @@ func (a AuditOptions) check() error {
 	case f == "":
 		return nil
 	case !a.On():
-		return &rs.FieldError{Field: "audit.file", Msg: "is set but the audit log is off (audit.enabled: false)"}
+		return &rs.FieldError{Field: "audit.file", Msg: "is set but the audit log is off"}
 	case strings.ContainsRune(f, 0) || strings.TrimSpace(f) != f:
 		return &rs.FieldError{Field: "audit.file", Msg: fmt.Sprintf("%q is not a usable file name", f)}
 	case strings.HasSuffix(f, "/") || strings.HasSuffix(f, string(filepath.Separator)) || filepath.Base(f) == "." || filepath.Base(f) == "..":

@@ -22,6 +22,7 @@ import (
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/ratelimit"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -51,7 +52,7 @@ type auditFixture struct {
 
 // newAuditFixture: tools/call of "delete" needs mcp:admin; a secret
 // header is sent upstream; policy edits the policy.
-func newAuditFixture(t *testing.T, policy func(*mcpproxy.Policy)) *auditFixture {
+func newAuditFixture(t *testing.T, policy func(*mcpproxy.Policy), opts ...func(*mcpproxy.Options)) *auditFixture {
 	t.Helper()
 	f := &auditFixture{key: jwkstest.NewKey(t, "k1", "ES256")}
 	as := jwkstest.NewServer(t, f.key)
@@ -91,7 +92,11 @@ func newAuditFixture(t *testing.T, policy func(*mcpproxy.Policy)) *auditFixture 
 	}
 	core, events := observer.New(zapcore.InfoLevel)
 	f.events = events
-	h, err := mcpproxy.New(&rc, &pc, v, inj, mcpproxy.Options{Logger: zap.NewNop(), SessionKey: []byte(auditSessionKey), AuditLog: zap.New(core).Named("audit")})
+	o := mcpproxy.Options{Logger: zap.NewNop(), SessionKey: []byte(auditSessionKey), AuditLog: zap.New(core).Named("audit")}
+	for _, mod := range opts {
+		mod(&o)
+	}
+	h, err := mcpproxy.New(&rc, &pc, v, inj, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +303,26 @@ func TestAuditSessionRefusedAfterPolicy(t *testing.T) {
 		t.Fatalf("%d events, want 1: %v", len(evs), evs)
 	}
 	want(t, evs[0], map[string]any{"decision": "denied", "reason": "session", "status": float64(404), "session": mcpproxy.SessionHash(other)})
+}
+
+func TestAuditRateLimited(t *testing.T) {
+	lim, err := ratelimit.New(ratelimit.Options{Tools: map[string]ratelimit.Limit{"search": {Rate: "1/h", Burst: 1}}}, ratelimit.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lim.Close() })
+	f := newAuditFixture(t, nil, func(o *mcpproxy.Options) { o.Limiter = lim })
+	for _, status := range []int{200, 429} {
+		if got, b := f.post(t, auditCall, nil); got != status {
+			t.Fatalf("status %d, want %d: %s", got, status, b)
+		}
+	}
+	evs := f.take(t)
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2: %v", len(evs), evs)
+	}
+	want(t, evs[0], map[string]any{"decision": "allowed", "status": float64(200)})
+	want(t, evs[1], map[string]any{"name": "search", "decision": "rate_limited", "reason": "rate_limited", "status": float64(429), "is_error": nil})
 }
 
 func TestAuditBatch(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/ratelimit"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -29,6 +30,9 @@ type Options struct {
 	// Transport reaches the upstream (default: a tuned clone of
 	// http.DefaultTransport).
 	Transport http.RoundTripper
+	// Limiter, when set, applies the per-caller rate limits after the
+	// scope policy.
+	Limiter *ratelimit.Limiter
 	// Backend, when set, serves admitted requests in place of the reverse
 	// proxy to Policy.Upstream (the stdio bridge); it finds the caller
 	// with StateFrom.
@@ -56,6 +60,7 @@ type Guard struct {
 	origins    *OriginPolicy
 	scopes     *scopePolicy
 	denial     string
+	limiter    *ratelimit.Limiter
 	binder     *SessionBinder
 	rewrite    bool
 	maxBody    int64
@@ -111,6 +116,7 @@ func NewGuard(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Optio
 		origins:    origins,
 		scopes:     newScopePolicy(pc.RequiredScopes, pc.ScopeImplies),
 		denial:     pc.ScopeDenial,
+		limiter:    o.Limiter,
 		rewrite:    pc.StripErrorStructuredContent == nil || *pc.StripErrorStructuredContent,
 		maxBody:    pc.MaxBodyBytes,
 		bodyRead:   time.Duration(pc.BodyReadTimeout),
@@ -332,6 +338,9 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			}
 			g.challenger.Write(w, rs.InsufficientScope(needed))
 			return nil, "insufficient_scope", false
+		}
+		if g.limiter != nil && !g.allowRate(w, r, req, id) {
+			return nil, "rate_limited", false
 		}
 		st.filter = g.listFilter(req, id)
 		if req != nil && (len(req.ToolCallIDs) > 0 && g.rewrite || st.filter != nil) {

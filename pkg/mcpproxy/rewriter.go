@@ -50,7 +50,7 @@ type ResponseWriter struct {
 	// filter removes list entries the caller may not use (listFilter);
 	// nil means no filtering.
 	filter func([]byte) ([]byte, bool)
-	now func() time.Time
+	now    func() time.Time
 	// log receives one warning per replaced upstream failure (status and
 	// path only: never header values or bodies); path is the request's.
 	log  *zap.Logger

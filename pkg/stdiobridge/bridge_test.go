@@ -282,8 +282,10 @@ func TestChildCrash(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Fatalf("after the crash = %d %q, want 404", resp.StatusCode, body)
 	}
-	if n := e.fd.Bridge().Sessions(); n != 0 {
-		t.Errorf("%d sessions left", n)
+	for deadline := time.Now().Add(5 * time.Second); e.fd.Bridge().Sessions() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left", e.fd.Bridge().Sessions())
+		}
 	}
 }
 
