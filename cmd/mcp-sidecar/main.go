@@ -27,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/ratelimit"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -186,12 +187,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mcp-sidecar run: --config FILE is required (or --upstream URL with MCP_RESOURCE_SERVER_* variables)")
 		return exitConfig
 	}
-	log, err := sidecar.NewLogger(cfg.LogLevel)
+	log, err := sidecar.NewLogger(cfg.Level())
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
 		return exitConfig
 	}
 	defer log.Sync() //nolint:errcheck
+	// go-redis (a Redis rate-limit store) logs through ours, not stderr.
+	ratelimit.SetRedisLogger(log.Named("redis"))
 	app, err := sidecar.New(cfg, log, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)
