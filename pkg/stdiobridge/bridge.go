@@ -140,7 +140,7 @@ func (b *Bridge) Close(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	for _, s := range all {
-		go s.terminate("shutdown")
+		s.stop("shutdown")
 	}
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
@@ -178,7 +178,7 @@ func (b *Bridge) janitor() {
 			}
 			b.mu.Unlock()
 			for _, s := range idleOnes {
-				go s.terminate("idle")
+				s.stop("idle")
 			}
 		}
 	}
@@ -307,7 +307,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id required")
 			return
 		}
-		go s.terminate("deleted")
+		s.stop("deleted")
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodGet:
 		if s == nil {

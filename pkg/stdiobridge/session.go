@@ -532,6 +532,18 @@ func (s *session) stopReason() string {
 	return s.reason
 }
 
+// stop ends the session now: its next request gets 404 at once, and the
+// process is stopped (terminate) in the background.
+func (s *session) stop(reason string) {
+	s.mu.Lock()
+	s.dead = true
+	if s.reason == "" {
+		s.reason = reason
+	}
+	s.mu.Unlock()
+	go s.terminate(reason)
+}
+
 // terminate stops the process in the MCP stdio order: stdin closed, then
 // SIGTERM, then SIGKILL, waiting shutdown_grace before each signal; it
 // signals the whole process group. Safe to call more than once.
@@ -546,8 +558,10 @@ func (s *session) terminate(reason string) {
 		s.writeMu.Lock()
 		_ = s.stdin.Close()
 		s.writeMu.Unlock()
+		// Wait only once stdout is drained: os/exec closes the pipe in
+		// Wait, which would cut the reader off mid-line.
 		waited := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(waited) }()
+		go func() { <-s.exited; _ = s.cmd.Wait(); close(waited) }()
 		pgid := -s.cmd.Process.Pid
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 			select {
