@@ -320,7 +320,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		go func() { errc <- adm.Serve(adminLn) }()
 	}
 	a.log.Info("mcp-sidecar serving", zap.String("listen", ln.Addr().String()),
-		zap.String("upstream", cfg.Upstream), zap.String("resource", cfg.Resource))
+		zap.String("upstream", upstreamName(cfg)), zap.String("resource", cfg.Resource))
 	var err error
 	select {
 	case <-ctx.Done():
@@ -334,8 +334,18 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 			_ = s.Close()
 		}
 	}
-	// Then every stdio process, in the stdio stop order.
-	if cerr := a.cur.Load().fd.Close(sctx); cerr != nil {
+	// Then every stdio process, in the stdio stop order, with time of its
+	// own for that order (stdin, SIGTERM, SIGKILL each after the grace).
+	fd := a.cur.Load().fd
+	stopWait := time.Minute
+	if o := fd.Options().Stdio; o != nil {
+		if n, err := o.Normalized("stdio"); err == nil {
+			stopWait = 3*time.Duration(n.ShutdownGrace) + 5*time.Second
+		}
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), stopWait)
+	defer ccancel()
+	if cerr := fd.Close(cctx); cerr != nil {
 		a.log.Warn("stopping the stdio processes", zap.Error(cerr))
 	}
 	if errors.Is(err, http.ErrServerClosed) {
@@ -359,4 +369,12 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	return a.Serve(ctx, ln, adminLn)
+}
+
+// upstreamName is what the sidecar serves, for its start line.
+func upstreamName(c *Config) string {
+	if c.Stdio != nil && len(c.Stdio.Command) > 0 {
+		return "stdio: " + c.Stdio.Command[0]
+	}
+	return c.Upstream
 }
