@@ -38,16 +38,6 @@ var stdioOnlyDirect = map[string]allowedDiff{
 	"server-sse-polling/server-sse-retry-field/ServerSendsRetryField": {
 		reason: "the bridge sends no event ids and no retry field: SSE streams are not resumable",
 	},
-	// A bug of pkg/stdiobridge (reported, with a failing test): DELETE
-	// answers 204 and stops the process in the background, but the
-	// session stays found until the child's stdout ends, so the request
-	// the check sends right after the DELETE gets 200 (an agent-safe
-	// "process ended" error) instead of 404. The window is the child's
-	// exit time, so it is racy. Remove this entry with the fix.
-	"server-session-lifecycle/server-session-terminated-returns-404/SessionTerminatedReturns404": {
-		reason: "BUG (pkg/stdiobridge): a session is found until its process has exited, so a request right after DELETE is not 404",
-		racy:   true,
-	},
 }
 
 // stdioOnlyVia are the checks allowed to pass only through the stdio

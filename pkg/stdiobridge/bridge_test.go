@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/jwkstest"
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/stdiotest"
@@ -46,6 +49,7 @@ type env struct {
 	as    *jwkstest.Server
 	fd    *frontdoor.FrontDoor
 	reg   *prometheus.Registry
+	logs  *observer.ObservedLogs
 	stdio stdiobridge.Options
 }
 
@@ -70,7 +74,9 @@ func start(t *testing.T, mod func(*stdiobridge.Options)) *env {
 		Policy: mcpproxy.Policy{RequiredScopes: mcpproxy.RequiredScopes{Tools: map[string][]string{"admin": {"mcp:admin"}}}},
 		Stdio:  &e.stdio,
 	}
-	fd, err := frontdoor.Compile(o, frontdoor.Env{Proxy: true, Registerer: e.reg})
+	core, logs := observer.New(zap.DebugLevel)
+	e.logs = logs
+	fd, err := frontdoor.Compile(o, frontdoor.Env{Proxy: true, Registerer: e.reg, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,5 +455,59 @@ func TestNoLeaks(t *testing.T) {
 	}
 	if got := counter(t, e.reg, "mcp_auth_stdio_exits_total", "deleted"); got != float64(n) {
 		t.Errorf("exits{deleted} = %v, want %d", got, n)
+	}
+}
+
+// TestSigkillMidCall: a process killed (SIGKILL) while a call waits gives
+// that call the agent-safe error; no log line at any level holds the
+// secret or the token.
+func TestSigkillMidCall(t *testing.T) {
+	e := start(t, nil)
+	resp, _ := e.post(t, "alice", "", initBody)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	e.post(t, "alice", sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	_, body := e.post(t, "alice", sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`)
+	var ev struct {
+		Result struct {
+			StructuredContent stdiotest.Who `json:"structuredContent"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimPrefix(body, "event: message\ndata: "), "\n\n")), &ev); err != nil {
+		t.Fatalf("whoami %q: %v", body, err)
+	}
+	pid := ev.Result.StructuredContent.PID
+	done := make(chan string, 1)
+	go func() {
+		_, b := e.post(t, "alice", sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"slow","arguments":{}}}`)
+		done <- b
+	}()
+	time.Sleep(100 * time.Millisecond) // the call is with the process (it sleeps 300 ms)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-done:
+		want := "event: message\ndata: " + `{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"The MCP server process ended before it answered; start a new session."}],"isError":true,"_meta":{"arcade":{"errorKind":"UPSTREAM_RUNTIME_SERVER_ERROR","canRetry":true}}}}` + "\n\n"
+		if b != want {
+			t.Fatalf("the call the process died in = %q\nwant %q", b, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pending call never got an answer")
+	}
+	tok := e.token(t, "alice")
+	for _, l := range e.logs.All() {
+		line := l.Message
+		for _, f := range l.Context {
+			line += " " + f.String + " " + f.Key
+			if f.Interface != nil {
+				line += " " + fmt.Sprint(f.Interface)
+			}
+		}
+		if strings.Contains(line, secret) || strings.Contains(line, tok[strings.LastIndexByte(tok, '.')+1:]) {
+			t.Fatalf("a log line holds a secret: %q", line)
+		}
+	}
+	if len(e.logs.FilterMessage("stdio: MCP server stderr").All()) == 0 {
+		t.Error("the child's stderr was not logged")
 	}
 }
