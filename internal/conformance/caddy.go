@@ -24,6 +24,20 @@ import (
 // per process: tests using it must not run in parallel.
 func CaddyFrontDoor(t testing.TB, upstream string) (string, string) {
 	t.Helper()
+	return caddyFrontDoor(t, fmt.Sprintf("reverse_proxy %s {\n\t\tflush_interval -1\n\t}", upstream))
+}
+
+// CaddyStdioFrontDoor is [CaddyFrontDoor] with `mcp_stdio` (a process per
+// session) in place of reverse_proxy.
+func CaddyStdioFrontDoor(t testing.TB, o StdioOptions) (string, string) {
+	t.Helper()
+	return caddyFrontDoor(t, o.caddyfile())
+}
+
+// caddyFrontDoor serves mcp_auth in front of backend (a Caddyfile
+// handler block).
+func caddyFrontDoor(t testing.TB, backend string) (string, string) {
+	t.Helper()
 	testenv.RequireTools(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,11 +65,9 @@ http://:%s {
 			require_at_jwt_typ
 		}
 	}
-	reverse_proxy %s {
-		flush_interval -1
-	}
+	%s
 }
-`, t.TempDir(), port, resource, as.Issuer, upstream)
+`, t.TempDir(), port, resource, as.Issuer, backend)
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		t.Fatalf("conformance: adapt Caddyfile: %v", err)

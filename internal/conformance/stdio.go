@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +93,53 @@ func (o StdioOptions) yaml(t testing.TB) string {
 func SidecarStdioFrontDoor(t testing.TB, o StdioOptions) (url, token string) {
 	t.Helper()
 	return sidecarFrontDoor(t, o.yaml(t))
+}
+
+// caddyfile renders the options as an mcp_stdio block.
+func (o StdioOptions) caddyfile() string {
+	or := func(v, d int) int {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	ord := func(v, d time.Duration) time.Duration {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "mcp_stdio {\n\t\tcommand %s\n", quoteAll(o.Command))
+	for _, k := range slices.Sorted(maps.Keys(o.Env)) {
+		fmt.Fprintf(&b, "\t\tenv %s %q\n", k, o.Env[k])
+	}
+	if len(o.IdentityClaims) > 0 {
+		b.WriteString("\t\tidentity_env {\n\t\t\tclaims {\n")
+		for _, k := range slices.Sorted(maps.Keys(o.IdentityClaims)) {
+			fmt.Fprintf(&b, "\t\t\t\t%s %s\n", k, o.IdentityClaims[k])
+		}
+		b.WriteString("\t\t\t}\n\t\t}\n")
+	}
+	if len(o.SecretEnv) > 0 {
+		b.WriteString("\t\tsecret_env {\n")
+		for _, k := range slices.Sorted(maps.Keys(o.SecretEnv)) {
+			fmt.Fprintf(&b, "\t\t\t%s env %s\n", k, o.SecretEnv[k])
+		}
+		b.WriteString("\t\t}\n")
+	}
+	fmt.Fprintf(&b, "\t\tmax_processes %d\n\t\tmax_per_caller %d\n\t\tidle_timeout %s\n\t\tshutdown_grace %s\n\t}",
+		or(o.MaxProcesses, StdioTestMaxProcesses), or(o.MaxPerCaller, StdioTestMaxProcesses),
+		ord(o.IdleTimeout, StdioTestIdleTimeout), ord(o.ShutdownGrace, StdioTestShutdownGrace))
+	return b.String()
+}
+
+func quoteAll(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
+	}
+	return strings.Join(q, " ")
 }
 
 // The npm stdio MCP server (tools/npm) and its bin.

@@ -156,12 +156,22 @@ var serverEverythingTools = []string{
 // sixth call beyond max_per_caller 5 gets 429 with Retry-After, which the
 // CLI reports as such.
 func TestInspectorCLIStdioServerEverything(t *testing.T) {
+	inspectorStdioServerEverything(t, SidecarStdioFrontDoor)
+}
+
+// TestInspectorCLIStdioServerEverythingCaddy is the same through Caddy's
+// mcp_auth + mcp_stdio.
+func TestInspectorCLIStdioServerEverythingCaddy(t *testing.T) {
+	inspectorStdioServerEverything(t, CaddyStdioFrontDoor)
+}
+
+func inspectorStdioServerEverything(t *testing.T, frontDoor func(testing.TB, StdioOptions) (string, string)) {
 	testenv.RequireTools(t)
 	const secretValue = "stdio-secret-value"
 	t.Setenv("CONFORMANCE_STDIO_SECRET", secretValue)
 	t.Setenv("CONFORMANCE_NOT_PASSED", "the child must not see this")
 	cmd := ServerEverythingCommand(t)
-	url, token := SidecarStdioFrontDoor(t, StdioOptions{
+	url, token := frontDoor(t, StdioOptions{
 		Command:        cmd,
 		Env:            map[string]string{"DEMO_SETTING": "on"},
 		IdentityClaims: map[string]string{"MCP_CLIENT_ID": "client_id", "MCP_SCOPE": "scope"},
