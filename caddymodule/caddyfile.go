@@ -271,7 +271,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "read_header_timeout":
 			return d.Errf("read_header_timeout is a sidecar setting; in Caddy, set the global option servers { timeouts { read_header <duration> } } (Caddy's default is 1m)")
-		case "preserve_host", "upstream", "listen", "admin_listen", "log_level", "shutdown_timeout":
+		case "tracing":
+			return d.Errf("tracing is a sidecar setting; in Caddy, turn on the tracing directive in the site: mcp_auth's spans join its trace")
+		case "log_sampling":
+			return d.Errf("log_sampling is a sidecar setting; in Caddy, the log directive's sampling subdirective samples the access log")
+		case "preserve_host", "upstream", "listen", "admin_listen", "log_level", "shutdown_timeout",
+			"watch_config", "drain_delay", "readiness", "admin_detail", "admin_allow":
 			return d.Errf("%s is a sidecar setting; in Caddy, reverse_proxy and the global options do this", key)
 		default:
 			return d.Errf("unknown subdirective %q", key)
@@ -297,7 +302,7 @@ func lineError(d *caddyfile.Dispenser, err error, lines map[string]int) error {
 // without it).
 func directiveLineError(d *caddyfile.Dispenser, directive, prefix string, err error, lines map[string]int) error {
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range frontdoor.Problems(err) {
 		var fe *rs.FieldError
 		if !errors.As(e, &fe) {
 			out = append(out, d.Errf("%s: %v", directive, e))
@@ -323,18 +328,6 @@ func directiveLineError(d *caddyfile.Dispenser, directive, prefix string, err er
 		out = append(out, fmt.Errorf("%s %s (%s): %s, at %s:%d", directive, sub, fe.Field, fe.Msg, d.File(), line))
 	}
 	return errors.Join(out...)
-}
-
-// flatten lists the leaves of an errors.Join tree.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 func parseAS(d *caddyfile.Dispenser, p string, lines map[string]int) (rs.AuthorizationServer, error) {

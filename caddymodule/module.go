@@ -96,19 +96,22 @@ func checkEnv() frontdoor.Env {
 // validation cache and the per-process session key from the pools.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	logModuleVersion(h.logger)
 	h.secretsMissed = new(atomic.Bool)
 	if len(h.SecretHeaders) > 0 {
 		if err := checkSecretsTransport(ctx); err != nil {
 			return fmt.Errorf("mcp_auth: %w", err)
 		}
 	}
-	metrics, err := rs.NewMetrics(ctx.GetMetricsRegistry())
+	// The collectors live as long as the process (authMetrics), so that
+	// counters carry over config loads; each config's registry gets them.
+	metrics, err := rs.NewMetrics(authMetrics)
 	if err != nil {
 		return fmt.Errorf("mcp_auth: metrics: %w", err)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	env := checkEnv()
-	env.Logger, env.Registerer, env.Client = h.logger, ctx.GetMetricsRegistry(), client
+	env.Logger, env.Registerer, env.Client = h.logger, authMetrics, client
 	env.KeySets = func(as rs.AuthorizationServer) (*rs.KeySet, error) {
 		key := frontdoor.KeySetKey(as)
 		v, _, err := keySets.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -151,6 +154,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("mcp_auth: %w", err)
 	}
 	h.guard, h.fd = fd.Guard(), fd
+	if err := authMetrics.registerWith(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("mcp_auth: metrics: %w", err)
+	}
+	provisioned.add(h)
 	return nil
 }
 
@@ -161,6 +168,7 @@ func (h *Handler) Validate() error { return nil }
 // Cleanup releases the pooled key sets and cache; the last user stops a
 // key set's background refresh.
 func (h *Handler) Cleanup() error {
+	provisioned.remove(h)
 	for _, k := range h.poolKeys {
 		_, _ = keySets.Delete(k)
 	}
@@ -184,7 +192,8 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP admits or answers the request, then runs the rest of the
 // route (reverse_proxy) through the MCP response writer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// The audit record rides in r; w records the answer's status for it.
+	// The request's record rides in r; w records the answer's status
+	// for it.
 	w, r = h.guard.BeginAudit(w, r)
 	st, reason, ok := h.guard.Admit(w, r)
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -192,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if reason != "" && repl != nil {
 			repl.Set("http.auth.mcp_auth.error", reason)
 		}
-		h.guard.Audit(r, reason, 0)
+		logFields(r, h.guard.Finish(r, reason, 0))
 		return nil
 	}
 	id := st.Identity()
@@ -208,9 +217,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.guard.InjectIdentity(r.Header, st)
 	secrets := h.guard.Secrets()
 	// The state travels on for handlers that serve the caller themselves
-	// (mcp_stdio).
-	r = r.WithContext(mcpproxy.WithState(mcpproxy.WithSecrets(r.Context(), secrets), st))
-	rw := h.guard.Writer(w, st)
+	// (mcp_stdio); Forward also starts the upstream span and sends its
+	// traceparent.
+	rw, r := h.guard.Forward(w, r.WithContext(mcpproxy.WithSecrets(r.Context(), secrets)), st)
 	// Embedding Caddy's wrapper keeps Flush working through Unwrap, so
 	// SSE events are not held back.
 	ww := &caddyhttp.ResponseWriterWrapper{ResponseWriter: rw}
@@ -236,8 +245,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	rw.Finish()
-	h.guard.Audit(r, "", errorStatus(err, rw))
+	logFields(r, h.guard.Finish(r, "", errorStatus(err, rw)))
 	return err
+}
+
+// logFields adds the request's fields (MCP method and name, caller,
+// session hash, upstream outcome, ...) to Caddy's access log line.
+func logFields(r *http.Request, fields []zap.Field) {
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		for _, f := range fields {
+			extra.Add(f)
+		}
+	}
 }
 
 // errorStatus is the status Caddy will answer with when a handler after

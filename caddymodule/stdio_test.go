@@ -96,42 +96,14 @@ func (e *stdioSite) token(t *testing.T, sub string) string {
 
 // bearerTransport adds the caller's token, on a fresh connection each
 // time (a reload closes idle ones).
-type bearerTransport struct{ tok string }
-
-func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.tok)
-	return (&http.Transport{DisableKeepAlives: true}).RoundTrip(r)
-}
-
 // connect opens a Go SDK client session through Caddy as sub.
 func (e *stdioSite) connect(t *testing.T, sub string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, HTTPClient: &http.Client{Transport: bearerTransport{e.token(t, sub)}}}, nil)
-	if err != nil {
-		t.Fatalf("connect as %s: %v", sub, err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	return cs
+	return stdiotest.Connect(t, e.resource, e.token(t, sub), opts)
 }
 
 func callWhoami(t *testing.T, cs *mcp.ClientSession) stdiotest.Who {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w stdiotest.Who
-	b, _ := json.Marshal(res.StructuredContent)
-	if err := json.Unmarshal(b, &w); err != nil || w.PID == 0 {
-		t.Fatalf("whoami = %s (%v)", b, err)
-	}
-	return w
+	return stdiotest.CallWhoami(t, cs)
 }
 
 func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }

@@ -992,6 +992,15 @@ func TestKeycloakRealmExport(t *testing.T) {
 	if !ok || !pub.PublicClient || !pub.StandardFlowEnabled || pub.Attributes["pkce.code.challenge.method"] != "S256" || len(pub.RedirectURIs) == 0 {
 		t.Errorf("mcp-client: want a public client with the code flow, PKCE S256 and redirect URIs: %+v", pub)
 	}
+	// The MCP Inspector's callbacks (web UI 6274, CLI 6276 on localhost and
+	// on its 127.0.0.1 default) and port-less loopback URIs, which Keycloak
+	// matches on any port (RFC 8252 §7.3).
+	for _, u := range []string{"http://localhost:6274/oauth/callback", "http://localhost:6276/oauth/callback", "http://127.0.0.1:6276/oauth/callback",
+		"http://localhost/oauth/callback", "http://127.0.0.1/oauth/callback"} {
+		if !slices.Contains(pub.RedirectURIs, u) {
+			t.Errorf("mcp-client: redirect URIs %q lack %s", pub.RedirectURIs, u)
+		}
+	}
 	cc, ok := clients["mcp-cli"]
 	if !ok || cc.PublicClient || !cc.ServiceAccountsEnabled || cc.Secret == "" || cc.StandardFlowEnabled {
 		t.Errorf("mcp-cli: want a confidential client-credentials client: %+v", cc)

@@ -5,7 +5,8 @@ package main
 // container setup (docker-compose.yml) can put the sidecar and Caddy in
 // front of them. They default to loopback; another address must be given
 // explicitly and gets a warning, because the dev authorization server
-// hands out tokens to anyone who knows its (well-known) client secret.
+// hands out tokens to anyone who knows its (well-known) client secret, and
+// its login page lets anyone who reaches it sign in as any dev user.
 
 import (
 	"context"
@@ -81,6 +82,9 @@ func devAS(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	clientID := fs.String("client-id", devas.DefaultClientID, "the client_credentials client id")
 	clientSecret := fs.String("client-secret", devas.DefaultClientSecret, "the client_credentials client secret")
 	ttl := fs.Duration("token-ttl", devas.DefaultTokenTTL, "lifetime of issued tokens")
+	var users, scopes listFlag
+	fs.Var(&users, "user", "a dev user the login page offers (the token's sub); repeat for several (default "+strings.Join(devas.DefaultUsers(), ", ")+")")
+	fs.Var(&scopes, "scope", "a scope the server grants; repeat for several (default "+strings.Join(devas.DefaultScopes(), ", ")+")")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -110,29 +114,35 @@ func devAS(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	if iss == "" {
 		iss = "http://" + ln.Addr().String()
 	}
-	as, err := devas.New(devas.Options{Issuer: iss, Resources: resources, ClientID: *clientID, ClientSecret: *clientSecret, TokenTTL: *ttl})
+	as, err := devas.New(devas.Options{Issuer: iss, Resources: resources, ClientID: *clientID, ClientSecret: *clientSecret, TokenTTL: *ttl,
+		Users: users, Scopes: scopes})
 	if err != nil {
 		_ = ln.Close()
 		fmt.Fprintf(stderr, "mcp-sidecar dev-as: %v\n", err)
 		return exitConfig
 	}
 	fmt.Fprint(stderr, warning)
-	fmt.Fprintf(stdout, `mcp-sidecar dev-as: a development authorization server (tokens for anyone with the client secret; not for production)
+	fmt.Fprintf(stdout, `mcp-sidecar dev-as: a development authorization server (tokens for anyone with the client secret
+or who reaches its login page; not for production)
 
   issuer     %s
   listening  %s
   resources  %s
+  scopes     %s
+  login      %s (authorization code + PKCE S256; users %s, no password)
+  register   %s (RFC 7591 dynamic client registration)
   client     %s / %s (client_credentials, RFC 8707 resource)
 
 Get a token for the first resource:
 
 curl -sS -u '%s:%s' -d grant_type=client_credentials -d 'resource=%s' %s
-`, as.Issuer(), ln.Addr(), strings.Join(as.Resources(), " "), as.ClientID(), as.ClientSecret(),
+`, as.Issuer(), ln.Addr(), strings.Join(as.Resources(), " "), strings.Join(as.Scopes(), " "),
+		as.AuthorizationURL(), strings.Join(as.Users(), ", "), as.RegistrationURL(), as.ClientID(), as.ClientSecret(),
 		as.ClientID(), as.ClientSecret(), as.Resources()[0], as.TokenURL())
 	return serveUntilDone(ctx, "dev-as", ln, as.Handler(), stderr, ready)
 }
 
-// demoMCP runs the demo MCP server (tools echo, whoami, fail) until ctx is
+// demoMCP runs the demo MCP server (tools echo, admin_echo, whoami, fail) until ctx is
 // done, or with --stdio on stdin/stdout until stdin ends.
 func demoMCP(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(net.Addr)) int {
 	fs := flag.NewFlagSet("demo-mcp", flag.ContinueOnError)
@@ -178,8 +188,8 @@ func demoMCP(ctx context.Context, args []string, stdout, stderr io.Writer, ready
 	if *stateful {
 		mode = "stateful"
 	}
-	fmt.Fprintf(stdout, "mcp-sidecar demo-mcp: demo MCP server (tools %s, %s, %s; %s) on http://%s/mcp; put a front door in front of it\n",
-		demomcp.ToolEcho, demomcp.ToolWhoami, demomcp.ToolFail, mode, ln.Addr())
+	fmt.Fprintf(stdout, "mcp-sidecar demo-mcp: demo MCP server (tools %s, %s, %s, %s; %s) on http://%s/mcp; put a front door in front of it\n",
+		demomcp.ToolEcho, demomcp.ToolAdminEcho, demomcp.ToolWhoami, demomcp.ToolFail, mode, ln.Addr())
 	return serveUntilDone(ctx, "demo-mcp", ln, demomcp.Handler(demomcp.Options{Stateless: !*stateful}), stderr, ready)
 }
 

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,8 @@ func TestDemoCommandFlags(t *testing.T) {
 		{"dev-as bad resource", []string{"dev-as", "--listen", "127.0.0.1:0", "--resource", "mcp"}, exitConfig, "must be an absolute URI"},
 		{"dev-as bad issuer", []string{"dev-as", "--listen", "127.0.0.1:0", "--issuer", "ftp://as", "--resource", "http://localhost:8080/mcp"}, exitConfig, "must be an absolute http(s) URL"},
 		{"dev-as negative ttl", []string{"dev-as", "--listen", "127.0.0.1:0", "--resource", "http://localhost:8080/mcp", "--token-ttl", "-1s"}, exitConfig, "--token-ttl must be positive"},
+		{"dev-as bad user", []string{"dev-as", "--listen", "127.0.0.1:0", "--resource", "http://localhost:8080/mcp", "--user", "a b"}, exitConfig, `invalid user name "a b"`},
+		{"dev-as bad scope", []string{"dev-as", "--listen", "127.0.0.1:0", "--resource", "http://localhost:8080/mcp", "--scope", "a\"b"}, exitConfig, `invalid scope token`},
 		{"dev-as unknown flag", []string{"dev-as", "--bogus"}, exitConfig, "flag provided but not defined: -bogus"},
 		{"dev-as stray argument", []string{"dev-as", "--resource", "http://localhost:8080/mcp", "extra"}, exitConfig, `unexpected argument "extra"`},
 		{"demo-mcp stray argument", []string{"demo-mcp", "extra"}, exitConfig, `unexpected argument "extra"`},
@@ -124,8 +128,10 @@ func TestComposeTopology(t *testing.T) {
 	mcpSrv := start(t, ctx, demoMCP, "--listen", "127.0.0.1:0")
 	asSrv := start(t, ctx, devAS, "--listen", "127.0.0.1:0", "--resource", resource, "--resource", "http://localhost:1/other", "--token-ttl", "10m")
 	issuer := "http://" + asSrv.addr
-	if out := asSrv.stdout.String(); !strings.Contains(out, "issuer     "+issuer) || !strings.Contains(out, "-d 'resource="+resource+"' "+issuer+"/token") {
-		t.Fatalf("dev-as output lacks the issuer or the token command:\n%s", out)
+	if out := asSrv.stdout.String(); !strings.Contains(out, "issuer     "+issuer) || !strings.Contains(out, "-d 'resource="+resource+"' "+issuer+"/token") ||
+		!strings.Contains(out, "login      "+issuer+"/authorize (authorization code + PKCE S256; users dev-user, alice, bob, no password)") ||
+		!strings.Contains(out, "register   "+issuer+"/register (RFC 7591 dynamic client registration)") {
+		t.Fatalf("dev-as output lacks the issuer, the login page, registration or the token command:\n%s", out)
 	}
 	if s := asSrv.stderr.String() + mcpSrv.stderr.String(); s != "" {
 		t.Fatalf("loopback commands printed to stderr: %q", s)
@@ -137,6 +143,7 @@ func TestComposeTopology(t *testing.T) {
 	cfg, err := sidecar.Parse([]byte(`
 listen: ` + fdLn.Addr().String() + `
 admin_listen: "off"
+drain_delay: 0s
 upstream: http://` + mcpSrv.addr + `
 resource: ` + resource + `
 authorization_servers:
@@ -226,5 +233,65 @@ identity_headers:
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("sidecar did not stop")
+	}
+}
+
+// TestDevPrintsClientInstructions runs the dev demo and checks that it
+// prints, besides the curl, the MCP URL to paste into a client and the
+// exact Inspector commands (UI and CLI) with the Node note, at the
+// Inspector version pinned in tools/npm (the one the tests run).
+func TestDevPrintsClientInstructions(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	infoc := make(chan sidecar.DevInfo, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- sidecar.Dev(ctx, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", MCPListen: "127.0.0.1:0"},
+			&out, func(i sidecar.DevInfo) { infoc <- i })
+	}()
+	var info sidecar.DevInfo
+	select {
+	case info = <-infoc:
+	case err := <-done:
+		t.Fatalf("dev exited: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev did not start")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("dev returned %v", err)
+	}
+	printed := out.String()
+	res := info.Resource
+	for _, want := range []string{
+		"Use it from an MCP client: add this MCP server URL (Streamable HTTP) and log in\nas a dev user in the browser when the client asks:\n\n  " + res + "\n",
+		"\n  npx -y @modelcontextprotocol/inspector@" + sidecar.DevInspectorVersion + " --transport http --server-url " + res + "\n",
+		"\n  npx -y @modelcontextprotocol/inspector@" + sidecar.DevInspectorVersion + " --cli " + res + " --transport http --method tools/call --tool-name whoami\n",
+		"The Inspector needs Node >= 22.19 (older Node installs an old Inspector without --header).",
+		"(login page: pick dev-user, alice, bob, no password;",
+		"The tool admin_echo needs the scope mcp:admin",
+		sidecar.DevCurl(res),
+	} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("dev output lacks %q:\n%s", want, printed)
+		}
+	}
+	if !strings.Contains(printed, sidecar.DevInspectorUI(res)) || !strings.Contains(printed, sidecar.DevInspectorCLI(res)) {
+		t.Errorf("dev output lacks DevInspectorUI/DevInspectorCLI:\n%s", printed)
+	}
+
+	// The printed version is the pinned one.
+	raw, err := os.ReadFile(filepath.Join("..", "..", "tools", "npm", "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	if pin := pkg.Dependencies["@modelcontextprotocol/inspector"]; pin != sidecar.DevInspectorVersion {
+		t.Errorf("dev prints Inspector %s, tools/npm pins %q", sidecar.DevInspectorVersion, pin)
 	}
 }

@@ -7,6 +7,7 @@
 //
 //	mcp-sidecar run --config FILE       serve
 //	mcp-sidecar validate --config FILE  check a config and exit
+//	mcp-sidecar healthcheck [--ready]   probe the admin endpoint (Docker HEALTHCHECK)
 //	mcp-sidecar dev [--stdio]           demo on loopback with a built-in AS and MCP server
 //	mcp-sidecar dev-as --resource URL   the demo's authorization server alone (for containers)
 //	mcp-sidecar demo-mcp [--stdio]      the demo's MCP server alone (for containers, or over stdio)
@@ -23,15 +24,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/version"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/frontdoor"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/ratelimit"
 )
-
-// version is set with -ldflags "-X main.version=...".
-var version = ""
 
 // Exit codes.
 const (
@@ -48,12 +49,14 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   mcp-sidecar run --config FILE        serve the front door
   mcp-sidecar validate --config FILE   check a config file and exit (2 on error)
+  mcp-sidecar healthcheck [flags]      GET the admin /healthz (--ready: /readyz); exit 0 on 200, else 1
+                                       (--url URL or --config FILE name the admin endpoint; --timeout 3s)
   mcp-sidecar dev [flags]              demo: dev authorization server + demo MCP server + sidecar, loopback only
                                        (--stdio: the demo MCP server as a stdio process per session)
   mcp-sidecar dev-as --resource URL    the demo's dev authorization server alone (e.g. in a container)
   mcp-sidecar demo-mcp [--listen ADDR] the demo MCP server alone (e.g. in a container)
   mcp-sidecar demo-mcp --stdio         the demo MCP server on stdin/stdout (a stdio block's command)
-  mcp-sidecar version                  print the version
+  mcp-sidecar version                  print the version and the VCS revision it was built from
 `)
 }
 
@@ -67,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(args[1:], stdout, stderr) // healthcheck.go
 	case "dev":
 		return cmdDev(args[1:], stdout, stderr)
 	case "token-info":
@@ -87,15 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitConfig
 }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
-}
+// versionString is the release version and VCS revision (internal/version:
+// the build info, or -ldflags "-X …/internal/version.Version=v0.2.0").
+func versionString() string { return version.String() }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -115,24 +114,12 @@ func load(path string, stderr io.Writer) (*sidecar.Config, int) {
 	cfg, err := sidecar.LoadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-sidecar: config %s:\n", path)
-		for _, line := range splitErrors(err) {
-			fmt.Fprintf(stderr, "  %s\n", line)
+		for _, e := range frontdoor.Problems(err) {
+			fmt.Fprintf(stderr, "  %v\n", e)
 		}
 		return nil, exitConfig
 	}
 	return cfg, exitOK
-}
-
-// splitErrors flattens errors.Join trees into lines.
-func splitErrors(err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, splitErrors(e)...)
-		}
-		return out
-	}
-	return []string{err.Error()}
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -178,8 +165,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		var err error
 		if cfg, err = sidecar.FromFlags(*upstream, *listen); err != nil {
 			fmt.Fprintln(stderr, "mcp-sidecar: configuration from flags and environment:")
-			for _, line := range splitErrors(err) {
-				fmt.Fprintf(stderr, "  %s\n", line)
+			for _, e := range frontdoor.Problems(err) {
+				fmt.Fprintf(stderr, "  %v\n", e)
 			}
 			return exitConfig
 		}
@@ -207,6 +194,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		go app.WatchReload(ctx, hup, *path)
+		// watch_config: reload when the file or its secret files change
+		// (Kubernetes ConfigMap/Secret updates included).
+		go func() {
+			if err := app.WatchConfig(ctx, *path); err != nil {
+				log.Warn("config file watch unavailable; SIGHUP still reloads", zap.Error(err))
+			}
+		}()
 	}
 	if err := app.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "mcp-sidecar: %v\n", err)

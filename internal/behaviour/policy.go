@@ -12,6 +12,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/stdiotest"
 )
 
 // PolicyCases are the MCP-level authorization cases of the shared
@@ -90,7 +92,7 @@ func ErrorDenialKeepsSession(t *testing.T, fd FrontDoor) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearerTransport(e.Token(t, 1, nil, nil))}}, nil)
+		HTTPClient: &http.Client{Transport: stdiotest.Bearer(e.Token(t, 1, nil, nil))}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +112,6 @@ func ErrorDenialKeepsSession(t *testing.T, fd FrontDoor) {
 	if runs.Load() != 1 {
 		t.Fatalf("tool runs = %d, want 1 (the denied one never ran)", runs.Load())
 	}
-}
-
-type bearerTransport string
-
-func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+string(b))
-	return http.DefaultTransport.RoundTrip(r)
 }
 
 // RateLimits: with a burst of 2 for the tool "ok", the third call of a

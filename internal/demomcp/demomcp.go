@@ -5,6 +5,9 @@
 // Tools:
 //
 //   - echo {text}: returns text as a single text content block.
+//   - admin_echo {text}: the same as echo. It exists for scope policies: the
+//     `mcp-sidecar dev` demo requires the mcp:admin scope for it, so that a
+//     client sees a 403 insufficient_scope and steps up.
 //   - whoami {}: reports the identity headers the front door injected: the
 //     X-MCP-Subject value, every request header whose name starts with
 //     "X-Mcp-" (sorted by canonical name, one entry per value) and whether an
@@ -83,9 +86,10 @@ const (
 	// ServerVersion is the MCP implementation version reported by the server.
 	ServerVersion = "0.1.0"
 
-	ToolEcho   = "echo"
-	ToolWhoami = "whoami"
-	ToolFail   = "fail"
+	ToolEcho      = "echo"
+	ToolAdminEcho = "admin_echo"
+	ToolWhoami    = "whoami"
+	ToolFail      = "fail"
 
 	// SubjectHeader is the identity header the front door injects.
 	SubjectHeader = "X-MCP-Subject"
@@ -137,12 +141,17 @@ type WhoamiResult struct {
 	SubjectEnv string `json:"subject_env,omitempty"`
 }
 
-// NewServer returns a new MCP server with the echo, whoami and fail tools.
+// NewServer returns a new MCP server with the echo, admin_echo, whoami and
+// fail tools.
 func NewServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: ServerName, Version: ServerVersion}, nil)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        ToolEcho,
 		Description: "Echo the given text back.",
+	}, echo)
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        ToolAdminEcho,
+		Description: "Echo the given text back; a front door may require an admin scope for it (the dev demo requires mcp:admin).",
 	}, echo)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        ToolWhoami,

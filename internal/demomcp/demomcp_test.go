@@ -122,15 +122,15 @@ func TestToolsWithGoSDKClient(t *testing.T) {
 			for _, tool := range lt.Tools {
 				names = append(names, tool.Name)
 			}
-			if !reflect.DeepEqual(names, []string{ToolEcho, ToolFail, ToolWhoami}) {
-				t.Fatalf("tools = %v, want [echo fail whoami]", names)
+			if !reflect.DeepEqual(names, []string{ToolAdminEcho, ToolEcho, ToolFail, ToolWhoami}) {
+				t.Fatalf("tools = %v, want [admin_echo echo fail whoami]", names)
 			}
 			for _, tool := range lt.Tools {
 				schema := asJSONValue(t, tool.InputSchema).(map[string]any)
 				if schema["type"] != "object" {
 					t.Errorf("%s input schema type = %v", tool.Name, schema["type"])
 				}
-				if tool.Name == ToolEcho && !reflect.DeepEqual(schema["required"], []any{"text"}) {
+				if (tool.Name == ToolEcho || tool.Name == ToolAdminEcho) && !reflect.DeepEqual(schema["required"], []any{"text"}) {
 					t.Errorf("echo input schema required = %v, want [text]", schema["required"])
 				}
 				if hasOut := tool.OutputSchema != nil; hasOut != (tool.Name == ToolWhoami) {

@@ -1,23 +1,45 @@
 // Package devas is a small built-in development authorization server.
 //
-// It exists for the `mcp-sidecar dev` demo and for tests: it issues RFC 9068
-// JWT access tokens through the OAuth 2.0 client_credentials grant, publishes
-// RFC 8414 / OpenID discovery metadata and a JWKS, and supports RFC 8707
-// resource indicators so that tokens are audience-restricted to one MCP
-// resource. It keeps all state in memory and is NOT meant for production.
+// It exists for the `mcp-sidecar dev` demo and for tests. It is a small but
+// honest OAuth 2.1 authorization server for MCP clients, loopback only, with
+// all state in memory, and NOT meant for production:
+//
+//   - RFC 8414 / OpenID discovery metadata and a JWKS;
+//   - the authorization code grant with PKCE (S256 only) and a login page
+//     that offers a few built-in dev users (a user picker, no password) and
+//     shows the scopes being granted;
+//   - RFC 7591 dynamic client registration (public clients with
+//     token_endpoint_auth_method "none", and confidential ones);
+//   - refresh tokens (rotated on every use);
+//   - the client_credentials grant for the built-in confidential client
+//     ([Options.ClientID] / [Options.ClientSecret]) and for registered
+//     confidential clients;
+//   - RFC 8707 resource indicators: every token is an RFC 9068 JWT whose
+//     "aud" is one resource from [Options.Resources].
+//
+// Redirect URIs match exactly, except that a registered loopback redirect
+// URI (http://127.0.0.1, http://[::1] or http://localhost) matches any port
+// (RFC 8252 §7.3).
 //
 // Endpoints (relative to the issuer; an issuer path p is honoured):
 //
 //	GET  /.well-known/oauth-authorization-server{p}  RFC 8414 metadata
 //	GET  {p}/.well-known/openid-configuration        same document (OIDC form)
 //	GET  {p}/jwks                                    public JWKS
-//	POST {p}/token                                   client_credentials grant
+//	GET  {p}/authorize                               authorization endpoint: the login page
+//	GET  {p}/authorize/approve                       the login page's links: issue a code, or deny
+//	POST {p}/token                                   authorization_code, refresh_token, client_credentials
+//	POST {p}/register                                RFC 7591 dynamic client registration
 //
 // Token endpoint errors follow RFC 6749 §5.2: a missing or wrong client gets
-// 401 invalid_client, a grant other than client_credentials gets 400
-// unsupported_grant_type, a resource not in [Options.Resources] gets 400
-// invalid_target (RFC 8707) and a scope outside [Options.Scopes] gets 400
-// invalid_scope.
+// 401 invalid_client, an unknown grant 400 unsupported_grant_type, a grant
+// the client may not use 400 unauthorized_client, a resource not in
+// [Options.Resources] 400 invalid_target (RFC 8707), a scope outside
+// [Options.Scopes] (client_credentials) 400 invalid_scope, and a bad, used
+// or expired code or refresh token 400 invalid_grant.
+//
+// Nothing here logs; codes, tokens and secrets only ever appear in the
+// responses that carry them.
 package devas
 
 import (
@@ -27,7 +49,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,6 +75,10 @@ const (
 
 // DefaultScopes is the scope set used when [Options.Scopes] is empty.
 func DefaultScopes() []string { return []string{"mcp:read", "mcp:write"} }
+
+// DefaultUsers are the dev users the login page offers when [Options.Users]
+// is empty.
+func DefaultUsers() []string { return []string{"dev-user", "alice", "bob"} }
 
 // maxTokenRequestBytes bounds the size of a token request body.
 const maxTokenRequestBytes = 64 << 10
@@ -84,6 +109,9 @@ type Options struct {
 	// TokenTTL is the lifetime of tokens issued by the token endpoint and the
 	// default for [Server.Mint]. Default: [DefaultTokenTTL].
 	TokenTTL time.Duration
+	// Users are the dev users the login page offers; the chosen one is the
+	// "sub" of the tokens. Default: [DefaultUsers].
+	Users []string
 }
 
 // signingKey is one generation of the server's signing key.
@@ -104,6 +132,10 @@ type Server struct {
 	current  signingKey
 	previous *signingKey // the key replaced by the last RotateKey, if any
 	rotation int
+
+	// grants holds registered clients, pending logins, codes and refresh
+	// tokens (see oauth.go).
+	grants grantStore
 }
 
 // New validates opts, applies defaults, generates the first signing key and
@@ -156,6 +188,19 @@ func New(opts Options) (*Server, error) {
 	if opts.TokenTTL < 0 {
 		return nil, fmt.Errorf("devas: negative TokenTTL %v", opts.TokenTTL)
 	}
+	if len(opts.Users) == 0 {
+		opts.Users = DefaultUsers()
+	} else {
+		opts.Users = slices.Clone(opts.Users)
+	}
+	for _, u := range opts.Users {
+		if !validScopeToken(u) {
+			return nil, fmt.Errorf("devas: invalid user name %q (printable ASCII without spaces or quotes)", u)
+		}
+	}
+	if slices.Contains(opts.Users, opts.ClientID) {
+		return nil, fmt.Errorf("devas: user %q is also the client_credentials client id", opts.ClientID)
+	}
 
 	var method jwt.SigningMethod
 	switch opts.Alg {
@@ -179,6 +224,7 @@ func New(opts Options) (*Server, error) {
 		method:  method,
 		current: signingKey{kid: opts.KeyID, priv: priv},
 	}
+	s.grants.init(opts.ClientID, opts.ClientSecret)
 	s.handler = s.routes(strings.TrimSuffix(iu.EscapedPath(), "/"))
 	return s, nil
 }
@@ -255,11 +301,22 @@ func (s *Server) Resources() []string { return slices.Clone(s.opts.Resources) }
 // Scopes returns a copy of the scopes the server can grant.
 func (s *Server) Scopes() []string { return slices.Clone(s.opts.Scopes) }
 
+// Users returns a copy of the dev users the login page offers.
+func (s *Server) Users() []string { return slices.Clone(s.opts.Users) }
+
 // JWKSURL returns the absolute URL of the JWKS endpoint.
 func (s *Server) JWKSURL() string { return s.baseURL + "/jwks" }
 
 // TokenURL returns the absolute URL of the token endpoint.
 func (s *Server) TokenURL() string { return s.baseURL + "/token" }
+
+// AuthorizationURL returns the absolute URL of the authorization endpoint
+// (the login page).
+func (s *Server) AuthorizationURL() string { return s.baseURL + "/authorize" }
+
+// RegistrationURL returns the absolute URL of the RFC 7591 dynamic client
+// registration endpoint.
+func (s *Server) RegistrationURL() string { return s.baseURL + "/register" }
 
 // KeyID returns the "kid" of the key currently used for signing.
 func (s *Server) KeyID() string {
@@ -333,6 +390,11 @@ func (s *Server) JWKS() []byte {
 // Mint does not check aud or scopes against [Options]; it is a test and
 // demo helper.
 func (s *Server) Mint(sub string, scopes []string, aud string, ttl time.Duration, extra map[string]any) (string, error) {
+	return s.mint(sub, s.opts.ClientID, scopes, aud, ttl, extra)
+}
+
+// mint is [Server.Mint] with the "client_id" claim given.
+func (s *Server) mint(sub, clientID string, scopes []string, aud string, ttl time.Duration, extra map[string]any) (string, error) {
 	if ttl == 0 {
 		ttl = s.opts.TokenTTL
 	}
@@ -348,7 +410,7 @@ func (s *Server) Mint(sub string, scopes []string, aud string, ttl time.Duration
 		"iss":       s.opts.Issuer,
 		"sub":       sub,
 		"aud":       aud,
-		"client_id": s.opts.ClientID,
+		"client_id": clientID,
 		"iat":       now.Unix(),
 		"exp":       now.Add(ttl).Unix(),
 		"jti":       jti,
@@ -417,10 +479,30 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // slash ("" for a host-only issuer).
 func (s *Server) routes(p string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server"+p, s.serveMetadata)
-	mux.HandleFunc("GET "+p+"/.well-known/openid-configuration", s.serveMetadata)
-	mux.HandleFunc("GET "+p+"/jwks", s.serveJWKS)
-	mux.HandleFunc("POST "+p+"/token", s.serveToken)
+	// The endpoints a browser-based client calls cross-origin allow CORS
+	// (no cookies are involved anywhere).
+	api := func(pattern string, h http.HandlerFunc) {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			h(w, r)
+		})
+		mux.HandleFunc("OPTIONS "+path, func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Allow-Methods", method+", OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
+	api("GET /.well-known/oauth-authorization-server"+p, s.serveMetadata)
+	api("GET "+p+"/.well-known/openid-configuration", s.serveMetadata)
+	api("GET "+p+"/jwks", s.serveJWKS)
+	api("POST "+p+"/token", s.serveToken)
+	api("POST "+p+"/register", s.serveRegister)
+	mux.HandleFunc("GET "+p+"/authorize", s.serveAuthorize)
+	mux.HandleFunc("GET "+p+"/authorize/approve", s.serveApprove)
 	return mux
 }
 
@@ -428,12 +510,16 @@ func (s *Server) routes(p string) http.Handler {
 func (s *Server) Metadata() map[string]any {
 	return map[string]any{
 		"issuer":                                s.opts.Issuer,
-		"jwks_uri":                              s.JWKSURL(),
+		"authorization_endpoint":                s.AuthorizationURL(),
 		"token_endpoint":                        s.TokenURL(),
-		"grant_types_supported":                 []string{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"registration_endpoint":                 s.RegistrationURL(),
+		"jwks_uri":                              s.JWKSURL(),
+		"grant_types_supported":                 []string{grantAuthorizationCode, grantRefreshToken, grantClientCredentials},
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{authBasic, authPost, authNone},
 		"scopes_supported":                      slices.Clone(s.opts.Scopes),
-		"response_types_supported":              []string{"token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{s.opts.Alg},
 	}
@@ -456,6 +542,9 @@ type TokenResponse struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 	Scope       string `json:"scope"`
+	// RefreshToken is issued with the authorization_code and refresh_token
+	// grants to clients registered for the refresh_token grant.
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -463,6 +552,10 @@ type oauthError struct {
 	status      int
 	Code        string `json:"error"`
 	Description string `json:"error_description,omitempty"`
+}
+
+func badRequest(code, desc string) *oauthError {
+	return &oauthError{http.StatusBadRequest, code, desc}
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -479,93 +572,92 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// issue runs the client_credentials grant for r.
+// issue authenticates the client of token request r and runs its grant.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, *oauthError) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
-		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "malformed form body"}
+		return nil, badRequest("invalid_request", "malformed form body")
 	}
 	form := r.PostForm
-
-	// Client authentication (RFC 6749 §2.3.1): exactly one method.
-	basicID, basicSecret, hasBasic := r.BasicAuth()
-	if hasBasic {
-		// The Basic credentials are form-urlencoded before base64 encoding.
-		id, err1 := url.QueryUnescape(basicID)
-		sec, err2 := url.QueryUnescape(basicSecret)
-		if err1 != nil || err2 != nil {
-			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "malformed basic credentials"}
-		}
-		basicID, basicSecret = id, sec
+	c, oerr := s.authenticateClient(r, form)
+	if oerr != nil {
+		return nil, oerr
 	}
-	_, hasFormID := form["client_id"]
-	_, hasFormSecret := form["client_secret"]
-	var clientID, secret string
-	switch {
-	case hasBasic && hasFormSecret:
-		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "more than one client authentication method"}
-	case hasBasic:
-		clientID, secret = basicID, basicSecret
-		if hasFormID && form.Get("client_id") != basicID {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "client_id does not match basic credentials"}
-		}
-	case hasFormID || hasFormSecret:
-		clientID, secret = form.Get("client_id"), form.Get("client_secret")
-	default:
-		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication required"}
-	}
-	idOK := subtle.ConstantTimeCompare([]byte(clientID), []byte(s.opts.ClientID)) == 1
-	secOK := subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.ClientSecret)) == 1
-	if !idOK || !secOK {
-		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
-	}
-
-	switch gt := form.Get("grant_type"); gt {
-	case "client_credentials":
+	gt := form.Get("grant_type")
+	switch gt {
 	case "":
-		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "missing grant_type"}
+		return nil, badRequest("invalid_request", "missing grant_type")
+	case grantClientCredentials, grantAuthorizationCode, grantRefreshToken:
 	default:
-		return nil, &oauthError{http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported"}
+		return nil, badRequest("unsupported_grant_type", "supported grants: authorization_code, refresh_token, client_credentials")
 	}
+	if !slices.Contains(c.GrantTypes, gt) || (gt == grantClientCredentials && c.AuthMethod == authNone) {
+		return nil, badRequest("unauthorized_client", "this client is not registered for the "+gt+" grant")
+	}
+	switch gt {
+	case grantAuthorizationCode:
+		return s.exchangeCode(c, form)
+	case grantRefreshToken:
+		return s.refresh(c, form)
+	}
+	return s.clientCredentials(c, form)
+}
 
+// clientCredentials runs the client_credentials grant for confidential
+// client c: the token's sub and client_id are the client id.
+func (s *Server) clientCredentials(c *client, form url.Values) (*TokenResponse, *oauthError) {
 	// RFC 8707 resource indicator: one value, from the allow-list.
-	aud := s.opts.Resources[0]
-	if res := form["resource"]; len(res) > 0 {
-		if len(res) > 1 {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_target", "only one resource per token request"}
-		}
-		if !slices.Contains(s.opts.Resources, res[0]) {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_target", "resource is not served by this authorization server"}
-		}
-		aud = res[0]
+	aud, oerr := s.resourceParam(form["resource"], s.opts.Resources[0])
+	if oerr != nil {
+		return nil, oerr
 	}
-
 	granted := s.opts.Scopes
 	if raw, ok := form["scope"]; ok {
 		requested := strings.Fields(strings.Join(raw, " "))
 		if len(requested) == 0 {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_scope", "empty scope"}
+			return nil, badRequest("invalid_scope", "empty scope")
 		}
 		granted = nil
 		for _, sc := range requested {
 			if !slices.Contains(s.opts.Scopes, sc) {
-				return nil, &oauthError{http.StatusBadRequest, "invalid_scope", "scope not allowed for this client"}
+				return nil, badRequest("invalid_scope", "scope not allowed for this client")
 			}
 			if !slices.Contains(granted, sc) {
 				granted = append(granted, sc)
 			}
 		}
 	}
+	return s.tokenResponse(c.ID, c.ID, granted, aud, "")
+}
 
-	tok, err := s.Mint(s.opts.ClientID, granted, aud, s.opts.TokenTTL, nil)
+// resourceParam checks the RFC 8707 "resource" values of a request: none
+// gives def, one must be in [Options.Resources], more than one is refused
+// (a token has one audience).
+func (s *Server) resourceParam(res []string, def string) (string, *oauthError) {
+	switch {
+	case len(res) == 0:
+		return def, nil
+	case len(res) > 1:
+		return "", badRequest("invalid_target", "only one resource per token request")
+	case !slices.Contains(s.opts.Resources, res[0]):
+		return "", badRequest("invalid_target", "resource is not served by this authorization server")
+	}
+	return res[0], nil
+}
+
+// tokenResponse mints an access token for sub and client clientID and
+// builds the response (refresh is the refresh token, "" for none).
+func (s *Server) tokenResponse(sub, clientID string, scopes []string, aud, refresh string) (*TokenResponse, *oauthError) {
+	tok, err := s.mint(sub, clientID, scopes, aud, s.opts.TokenTTL, nil)
 	if err != nil {
 		return nil, &oauthError{http.StatusInternalServerError, "server_error", "token signing failed"}
 	}
 	return &TokenResponse{
-		AccessToken: tok,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(s.opts.TokenTTL / time.Second),
-		Scope:       strings.Join(granted, " "),
+		AccessToken:  tok,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(s.opts.TokenTTL / time.Second),
+		Scope:        strings.Join(scopes, " "),
+		RefreshToken: refresh,
 	}, nil
 }
 

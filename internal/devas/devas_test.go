@@ -206,8 +206,14 @@ func TestTokenEndpoint(t *testing.T) {
 		{
 			name:  "other grant type",
 			basic: []string{"dev-client", "dev-secret"},
+			form:  url.Values{"grant_type": {"password"}, "username": {"x"}},
+			want:  want{status: 400, body: map[string]any{"error": "unsupported_grant_type", "error_description": "supported grants: authorization_code, refresh_token, client_credentials"}},
+		},
+		{
+			name:  "built-in client may not use authorization_code",
+			basic: []string{"dev-client", "dev-secret"},
 			form:  url.Values{"grant_type": {"authorization_code"}, "code": {"x"}},
-			want:  want{status: 400, body: map[string]any{"error": "unsupported_grant_type", "error_description": "only client_credentials is supported"}},
+			want:  want{status: 400, body: map[string]any{"error": "unauthorized_client", "error_description": "this client is not registered for the authorization_code grant"}},
 		},
 		{
 			name:  "missing grant type",
@@ -307,12 +313,16 @@ func TestMetadata(t *testing.T) {
 			as, ts := startAS(t, Options{Scopes: []string{"mcp:read", "mcp:write", "mcp:admin"}}, issuerPath)
 			want := map[string]any{
 				"issuer":                                ts.URL + issuerPath,
-				"jwks_uri":                              ts.URL + issuerPath + "/jwks",
+				"authorization_endpoint":                ts.URL + issuerPath + "/authorize",
 				"token_endpoint":                        ts.URL + issuerPath + "/token",
-				"grant_types_supported":                 []any{"client_credentials"},
-				"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+				"registration_endpoint":                 ts.URL + issuerPath + "/register",
+				"jwks_uri":                              ts.URL + issuerPath + "/jwks",
+				"grant_types_supported":                 []any{"authorization_code", "refresh_token", "client_credentials"},
+				"response_types_supported":              []any{"code"},
+				"response_modes_supported":              []any{"query"},
+				"code_challenge_methods_supported":      []any{"S256"},
+				"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "none"},
 				"scopes_supported":                      []any{"mcp:read", "mcp:write", "mcp:admin"},
-				"response_types_supported":              []any{"token"},
 				"subject_types_supported":               []any{"public"},
 				"id_token_signing_alg_values_supported": []any{"ES256"},
 			}
@@ -326,6 +336,9 @@ func TestMetadata(t *testing.T) {
 				}
 				if got := decodeObject(t, r.body); !reflect.DeepEqual(got, want) {
 					t.Errorf("GET %s = %v\nwant %v", p, got, want)
+				}
+				if got := r.header.Get("Access-Control-Allow-Origin"); got != "*" {
+					t.Errorf("GET %s: Access-Control-Allow-Origin = %q, want *", p, got)
 				}
 			}
 			if as.Issuer() != ts.URL+issuerPath {

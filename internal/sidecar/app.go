@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +48,8 @@ type App struct {
 	// a reload cannot change them.
 	listen, adminListen string
 	headerTimeout       time.Duration
+	// ops: readiness, admin policy, drain, reload notices (readiness.go).
+	ops opsState
 }
 
 // generation is one configuration's wiring.
@@ -56,6 +57,9 @@ type generation struct {
 	cfg     *Config
 	fd      *frontdoor.FrontDoor
 	handler http.Handler
+	// stdioSecrets identifies the contents of the stdio secret_env files
+	// the bridge was started with: a changed file means a new bridge.
+	stdioSecrets string
 }
 
 // NewLogger returns the JSON zap logger for a level name.
@@ -69,7 +73,7 @@ func NewLogger(level string) (*zap.Logger, error) {
 	zc.DisableStacktrace = true
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zc.Build()
+	return zc.Build(ReloadableLevel(zc.Level))
 }
 
 // New wires a normalized config. client (may be nil) fetches keys.
@@ -91,6 +95,7 @@ func New(cfg *Config, log *zap.Logger, client *http.Client) (*App, error) {
 		return nil, err
 	}
 	a.cur.Store(g)
+	a.applyOps(cfg)
 	a.admin = a.adminMux()
 	a.listen, a.adminListen, a.headerTimeout = cfg.ListenAddr(), cfg.AdminAddr(), cfg.HeaderTimeout()
 	return a, nil
@@ -128,12 +133,18 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 	}
 	// The stdio bridge (its processes and sessions) carries over when a
 	// reload leaves the stdio options as they were.
-	var prev *frontdoor.FrontDoor
+	var (
+		prev         *frontdoor.FrontDoor
+		prevSecrets  string
+		stdioSecrets string
+	)
 	if g := a.cur.Load(); g != nil {
-		prev = g.fd
+		prev, prevSecrets = g.fd, g.stdioSecrets
 	}
 	env.Bridge = func(o stdiobridge.Options, e stdiobridge.Env) (*stdiobridge.Bridge, error) {
-		if prev != nil && prev.Bridge() != nil && prev.Options().Stdio != nil && reflect.DeepEqual(*prev.Options().Stdio, *cfg.Stdio) {
+		stdioSecrets = secretFilesDigest(cfg.Stdio) // watch.go
+		if prev != nil && prev.Bridge() != nil && prev.Options().Stdio != nil && reflect.DeepEqual(*prev.Options().Stdio, *cfg.Stdio) &&
+			prevSecrets == stdioSecrets {
 			return prev.Bridge(), nil
 		}
 		return stdiobridge.New(o, e)
@@ -142,7 +153,7 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &generation{cfg: cfg, fd: fd, handler: fd.Handler()}, used, nil
+	return &generation{cfg: cfg, fd: fd, handler: fd.Handler(), stdioSecrets: stdioSecrets}, used, nil
 }
 
 // retire stops what an old generation ran itself (a stdio bridge the new
@@ -191,6 +202,7 @@ func (a *App) Reload(cfg *Config) error {
 	}
 	old := a.cur.Swap(g)
 	a.retire(old, g)
+	a.applyOps(cfg)
 	kept := 0
 	for k, ks := range a.keySets {
 		if !used[k] {
@@ -279,17 +291,9 @@ func (a *App) adminMux() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		v := a.Validator()
-		ready := v.Ready()
-		w.Header().Set("Content-Type", "application/json")
-		if !ready {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "issuers": v.Status()})
-	})
+	mux.HandleFunc("GET /readyz", a.readyz) // readiness.go
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
-	return mux
+	return a.adminGate(mux)
 }
 
 // Serve starts key loading and serves on ln (and adminLn when not nil)
@@ -301,7 +305,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	cfg := a.Config()
 	rht := a.headerTimeout
 	srv := &http.Server{
-		Handler: a,
+		Handler: a.ops.streams.wrap(a), // drain.go: open streams end on drain
 		// A client that never finishes its headers is cut off. The body
 		// has its own deadline (body_read_timeout, set by the guard and
 		// cleared once the body is in), so no ReadTimeout: a deadline
@@ -324,6 +328,7 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		err = a.drain(errc) // drain.go: /readyz 503, drain_delay, streams ended
 	case err = <-errc:
 	}
 	a.log.Info("mcp-sidecar shutting down")

@@ -48,6 +48,24 @@ type Config struct {
 	// then closed). The body has body_read_timeout; there is deliberately
 	// no whole-request read timeout, which would end SSE streams.
 	ReadHeaderTimeout rs.Duration `yaml:"read_header_timeout"`
+	// WatchConfig reloads the config file, and the files its secrets
+	// come from, when they change (default true; only with a config
+	// file). See watch.go.
+	WatchConfig *bool `yaml:"watch_config"`
+	// DrainDelay is how long SIGTERM keeps serving new requests, with
+	// /readyz already 503, before open SSE streams are ended and the
+	// listener closes (default 5s; 0s: none). See drain.go.
+	DrainDelay *rs.Duration `yaml:"drain_delay"`
+	// Readiness is when /readyz reports ready: "any" issuer's keys loaded
+	// (default) or "all" of them.
+	Readiness string `yaml:"readiness"`
+	// AdminDetail shows each issuer's state (URLs, errors) in /readyz
+	// (default true); false leaves only ready and draining.
+	AdminDetail *bool `yaml:"admin_detail"`
+	// AdminAllow restricts the admin endpoint to these client addresses
+	// (CIDRs or IPs; loopback is always allowed); others get 403. Empty:
+	// no restriction beyond the bind address.
+	AdminAllow []string `yaml:"admin_allow"`
 
 	// Options are the front door's options (resource, issuers, upstream,
 	// headers, policy), shared with the Caddy module.
@@ -140,6 +158,7 @@ func (c *Config) Check(getenv func(string) string, readFile func(string) ([]byte
 	if c.ReadHeaderTimeout < 0 {
 		errs = append(errs, &rs.FieldError{Field: "read_header_timeout", Msg: "must be positive"})
 	}
+	errs = append(errs, c.checkOps()...)
 	errs = append(errs, arcadeWording(frontdoor.Check(c.Options, Env(getenv, readFile)))...)
 	return errors.Join(errs...)
 }
@@ -148,7 +167,7 @@ func (c *Config) Check(getenv func(string) string, readFile func(string) ([]byte
 // fill, naming those variables.
 func arcadeWording(err error) []error {
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range frontdoor.Problems(err) {
 		var fe *rs.FieldError
 		if errors.As(e, &fe) && errors.Is(fe, rs.ErrRequired) {
 			switch fe.Field {
@@ -161,21 +180,6 @@ func arcadeWording(err error) []error {
 		out = append(out, e)
 	}
 	return out
-}
-
-// flatten lists the leaves of an errors.Join tree.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 func checkAddr(a string) error {

@@ -32,8 +32,23 @@ type DevOptions struct {
 	Stdio bool
 }
 
+// DevInspectorVersion is the MCP Inspector version `mcp-sidecar dev`
+// prints in its Inspector commands: the one pinned in tools/npm, which the
+// tests run (a test keeps the two equal).
+const DevInspectorVersion = "2.12.0"
+
+// DevScopes are the scopes of the dev demo: the dev authorization server
+// grants them and the front door advertises them. DevAdminScope is
+// required for the demo's admin_echo tool only, so a client that logged
+// in with the challenged scope (mcp:read) steps up for it.
+var DevScopes = []string{"mcp:read", "mcp:write", DevAdminScope}
+
+// DevAdminScope is the scope the dev demo requires for admin_echo.
+const DevAdminScope = "mcp:admin"
+
 // DevInfo is what a started dev environment prints.
 type DevInfo struct {
+	// Resource is the front door's MCP URL, the one to paste into a client.
 	Resource, Issuer, Upstream, Admin, Token string
 	// Command is the stdio command (DevOptions.Stdio; Upstream is then "").
 	Command []string
@@ -114,7 +129,7 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 	if mcpLn != nil {
 		upstream = "http://" + mcpLn.Addr().String()
 	}
-	as, err := devas.New(devas.Options{Issuer: issuer, Resources: []string{resource}})
+	as, err := devas.New(devas.Options{Issuer: issuer, Resources: []string{resource}, Scopes: DevScopes})
 	if err != nil {
 		closeAll()
 		return fmt.Errorf("dev: authorization server: %w", err)
@@ -122,15 +137,19 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 	cfg := &Config{
 		Listen: fdLn.Addr().String(), AdminListen: adminLn.Addr().String(), LogLevel: o.LogLevel,
 		ShutdownTimeout: rs.Duration(2 * time.Second),
+		DrainDelay:      new(rs.Duration), // no load balancer to wait for: Ctrl-C stops at once
 		Options: frontdoor.Options{
 			Config: rs.Config{
 				Resource: resource, ResourceName: "mcp-sidecar dev demo",
-				ScopesSupported: devas.DefaultScopes(), ChallengeScopes: []string{"mcp:read"},
+				ScopesSupported: DevScopes, ChallengeScopes: []string{"mcp:read"},
 				AuthorizationServers: []rs.AuthorizationServer{{Issuer: issuer, RequireATJWTType: true}},
 			},
 			Policy: mcpproxy.Policy{
 				Upstream:        upstream,
 				IdentityHeaders: mcpproxy.IdentityHeaders{Claims: map[string]string{"X-MCP-Client-Id": "client_id", "X-MCP-Scope": "scope"}},
+				// The step-up demo: admin_echo needs a scope the first login
+				// (scope mcp:read, from the challenge) does not ask for.
+				RequiredScopes: mcpproxy.RequiredScopes{Tools: map[string][]string{demomcp.ToolAdminEcho: {DevAdminScope}}},
 			},
 		},
 	}
@@ -138,6 +157,7 @@ func Dev(ctx context.Context, o DevOptions, out io.Writer, ready func(DevInfo)) 
 		// No headers reach a stdio server: the identity is the
 		// environment of each session's process.
 		cfg.Policy.IdentityHeaders = mcpproxy.IdentityHeaders{}
+		cfg.Policy.RequiredScopes.Tools = map[string][]string{demomcp.ToolAdminEcho: {DevAdminScope}}
 		cfg.Stdio = &stdiobridge.Options{Command: command, IdentityEnv: stdiobridge.IdentityEnv{Subject: demomcp.SubjectEnv}}
 	}
 	if err := cfg.Check(nil, nil); err != nil {
@@ -220,6 +240,21 @@ curl -sS ` + resource + session + ` \
 curl -sS -X DELETE ` + resource + ` -H "Authorization: Bearer $TOKEN" -H "Mcp-Session-Id: $SID"`
 }
 
+// DevInspectorUI is the command that opens the MCP Inspector's web UI on
+// the MCP URL resource (it logs in through the dev authorization server).
+func DevInspectorUI(resource string) string {
+	return "npx -y @modelcontextprotocol/inspector@" + DevInspectorVersion + " --transport http --server-url " + resource
+}
+
+// DevInspectorCLI is the MCP Inspector CLI call of whoami on the MCP URL
+// resource; in a terminal it logs in through the browser first.
+func DevInspectorCLI(resource string) string {
+	return "npx -y @modelcontextprotocol/inspector@" + DevInspectorVersion + " --cli " + resource + " --transport http --method tools/call --tool-name whoami"
+}
+
+// DevNodeNote is printed with the Inspector commands.
+const DevNodeNote = "The Inspector needs Node >= 22.19 (older Node installs an old Inspector without --header)."
+
 func printDev(out io.Writer, i DevInfo, as *devas.Server) {
 	server, what, call := i.Upstream+"   (behind the front door)", "An authenticated tool call through the front door", DevCurl(i.Resource)
 	if i.Command != nil {
@@ -232,9 +267,24 @@ func printDev(out io.Writer, i DevInfo, as *devas.Server) {
 	fmt.Fprintf(out, `mcp-sidecar dev: a demo on loopback only (nothing here is for production)
 
   front door (sidecar)   %s
-  dev authorization srv  %s   (client_credentials: %s / %s)
+  dev authorization srv  %s   (login page: pick %s, no password;
+                         client_credentials: %s / %s)
   demo MCP server        %s
   admin                  %s/readyz  %s/metrics
+
+Use it from an MCP client: add this MCP server URL (Streamable HTTP) and log in
+as a dev user in the browser when the client asks:
+
+  %s
+
+With the MCP Inspector, web UI or CLI (the CLI opens the browser to log in first).
+%s
+
+  %s
+  %s
+
+The tool %s needs the scope %s: a client that logged in with %s gets
+403 insufficient_scope for it and has to authorize again (step-up).
 
 A token for sub "dev-user" (scopes mcp:read mcp:write, valid 1h):
 
@@ -249,5 +299,8 @@ Without the token the front door answers 401 with a WWW-Authenticate challenge:
 curl -si %s -X POST
 
 Press Ctrl-C to stop.
-`, i.Resource, i.Issuer, as.ClientID(), as.ClientSecret(), server, i.Admin, i.Admin, i.Token, what, call, i.Resource)
+`, i.Resource, i.Issuer, strings.Join(as.Users(), ", "), as.ClientID(), as.ClientSecret(), server, i.Admin, i.Admin,
+		i.Resource, DevNodeNote, DevInspectorUI(i.Resource), DevInspectorCLI(i.Resource),
+		demomcp.ToolAdminEcho, DevAdminScope, "mcp:read",
+		i.Token, what, call, i.Resource)
 }

@@ -29,7 +29,7 @@ func TestHotReload(t *testing.T) {
 	resource := "http://" + ln.Addr().String() + "/mcp"
 	path := filepath.Join(t.TempDir(), "sidecar.yaml")
 	write := func(extra string) {
-		y := fmt.Sprintf("listen: %s\nadmin_listen: \"off\"\nupstream: %s\nresource: %s\nresource_name: One\nauthorization_servers:\n  - issuer: %s\n    jwks_uri: %s\n%s",
+		y := fmt.Sprintf("listen: %s\nadmin_listen: \"off\"\ndrain_delay: 0s\nupstream: %s\nresource: %s\nresource_name: One\nauthorization_servers:\n  - issuer: %s\n    jwks_uri: %s\n%s",
 			ln.Addr(), up.url, resource, as1.Issuer, as1.JWKSURL(), extra)
 		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 			t.Fatal(err)

@@ -126,7 +126,7 @@ func start(t *testing.T) *env {
 	yml := behaviour.Settings{
 		Listen: ln.Addr().String(), AdminListen: adminLn.Addr().String(), Resource: e.resource, Upstream: e.up.url,
 		Issuer1: e.as1.Issuer, JWKS1: e.as1.JWKSURL(), Issuer2: e.as2.Issuer, SecretFile: secretFile,
-	}.SidecarYAML()
+	}.SidecarYAML() + "drain_delay: 0s\n"
 	cfg, err := sidecar.Parse([]byte(yml))
 	if err != nil {
 		t.Fatalf("config: %v", err)

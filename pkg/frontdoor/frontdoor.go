@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
@@ -71,6 +73,12 @@ type Env struct {
 	// Bridge supplies the stdio bridge for the stdio options (e.g. the
 	// running one when a reload left them unchanged); nil: a new one.
 	Bridge func(stdiobridge.Options, stdiobridge.Env) (*stdiobridge.Bridge, error)
+	// AccessLog receives the proxying front door's line per request
+	// (default: Logger.Named("proxy")); only it may be sampled.
+	AccessLog *zap.Logger
+	// TracerProvider traces requests (nil: follow a span in the request's
+	// context, as Caddy's tracing directive starts one; else none).
+	TracerProvider trace.TracerProvider
 
 	dry bool // a Check: nothing is started
 }
@@ -257,7 +265,13 @@ func Compile(o Options, env Env) (*FrontDoor, error) {
 		}
 	}
 	po := mcpproxy.Options{Logger: env.Logger.Named("proxy"), Registerer: env.Registerer, Transport: env.Transport,
-		SessionKey: sessionKey, AuditLog: auditLog, Limiter: f.limiter}
+		SessionKey: sessionKey, AuditLog: auditLog, Limiter: f.limiter,
+		AccessLog: env.AccessLog, TracerProvider: env.TracerProvider}
+	if limits != nil {
+		// The tools and methods the rate limits name are label values too.
+		po.Tools = slices.Sorted(maps.Keys(limits.Tools))
+		po.Methods = slices.Sorted(maps.Keys(limits.Methods))
+	}
 	if env.Proxy {
 		if stdio != nil {
 			newBridge := env.Bridge
@@ -340,4 +354,20 @@ func expandSource(field string, s *rs.SecretSource, expand func(string) string) 
 // source and refresh settings.
 func KeySetKey(as rs.AuthorizationServer) string {
 	return strings.Join([]string{as.Issuer, as.JWKSURI, time.Duration(as.JWKSRefreshInterval).String(), time.Duration(as.JWKSMinRefetchInterval).String()}, "\x00")
+}
+
+// Problems lists the single errors of an error Check or Compile returned
+// (the leaves of its errors.Join tree), for printing one per line.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

@@ -78,7 +78,7 @@ func TestCheckReportsEveryError(t *testing.T) {
 		"authorization_servers[2].introspection.client_secret"}
 	for _, f := range want {
 		found := false
-		for _, e := range unjoin(err) {
+		for _, e := range frontdoor.Problems(err) {
 			var fe *rs.FieldError
 			if errors.As(e, &fe) && fe.Field == f {
 				found = true
@@ -104,18 +104,4 @@ func TestUpstreamRule(t *testing.T) {
 	if err := frontdoor.Check(o, frontdoor.Env{}); err == nil || !strings.Contains(err.Error(), "upstream: ") {
 		t.Errorf("guard only with an upstream: %v", err)
 	}
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unjoin(e)...)
-		}
-		return out
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }

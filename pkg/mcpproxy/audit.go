@@ -17,6 +17,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -27,7 +28,9 @@ import (
 // The audit log: one structured event per JSON-RPC message of every MCP
 // request that reached the policy (a valid token and an inspected
 // JSON-RPC body), whatever the decision. A front door calls BeginAudit
-// before Admit and Audit once the answer is out. Admit marks the request
+// before Admit and Finish once the answer is out (the same per-request
+// record feeds the metrics, the trace and the access log line, for every
+// request). Admit marks the request
 // when it reaches the scope check (reachedPolicy), so refusals from there
 // on (insufficient_scope, a rate limit, an unknown session) are events as
 // well as admitted requests; earlier refusals (401, 400, PRM, preflight)
@@ -151,55 +154,82 @@ func CheckAuditFile(path string) (io.Writer, error) {
 
 type auditKey struct{}
 
-// auditRecord is one request's audit state, in its context from
-// BeginAudit on.
+// auditRecord is one request's record, in its context from BeginAudit on:
+// what the front door learned on the way in and out, for the metrics, the
+// trace, the access log line and the audit events, all written once by
+// Finish.
 type auditRecord struct {
 	start time.Time
 	sw    *statusWriter
-	// st is set when the request reached the policy (reachedPolicy).
+	// st is set when the request reached the policy (reachedPolicy): it
+	// is then audited.
 	st *State
+	// id is the validated caller (also when a later check refused).
+	id *rs.Identity
+	// req is the inspected JSON-RPC body (nil: none, or not readable).
+	req *Request
+	// local names what the front door answered itself: "metadata" (the
+	// Protected Resource Metadata), "preflight" (CORS).
+	local string
+	// admitted: Admit let the request through.
+	admitted bool
 	// session is the hash of the Mcp-Session-Id the client sent.
 	session string
 	bytes   int64
 	// isError: normalized tools/call id → isError of its result.
 	isError map[string]bool
-	// upstream is the upstream's status when the front door replaced its
-	// answer (mapFailure).
+	// upstream is the upstream's status (0: it gave none); outcome is how
+	// the exchange with it ended (OutcomeOK, ...; "" before one).
 	upstream int
-	done     bool
+	outcome  string
+	// forwardAt is when the request left for the upstream, upstreamAt
+	// when its response headers (or its failure) came back.
+	forwardAt, upstreamAt time.Time
+	// newSession: the upstream issued a session id to a request without
+	// one.
+	newSession bool
+	// status is the answer's status (Finish).
+	status int
+	done   bool
+	// The trace (nil: not traced): the request's span and the upstream
+	// exchange's.
+	tracer       trace.Tracer
+	span, upSpan trace.Span
 }
 
-// BeginAudit prepares r's audit record; call it before Admit and pass
-// what it returns to Admit and to the rest of the request. w is wrapped so
-// that the record learns the answer's status (a writer of the sidecar's
-// Handler is used as it is). With the audit log off, w and r are returned
-// as they are.
+// recordFrom returns r's record (nil before BeginAudit).
+func recordFrom(r *http.Request) *auditRecord {
+	rec, _ := r.Context().Value(auditKey{}).(*auditRecord)
+	return rec
+}
+
+// BeginAudit starts r's record (and its trace span); call it before Admit
+// and pass what it returns to Admit and to the rest of the request; Finish
+// ends it. w is wrapped so that the record learns the answer's status (a
+// writer of the sidecar's Handler is used as it is).
 func (g *Guard) BeginAudit(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
-	if g.audit == nil {
-		return w, r
-	}
 	sw, ok := w.(*statusWriter)
 	if !ok {
 		sw = &statusWriter{ResponseWriter: w}
 	}
 	rec := &auditRecord{start: time.Now(), sw: sw}
-	return sw, r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
+	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) == 1 {
+		rec.session = SessionHash(sids[0])
+	}
+	ctx := g.startSpan(r, rec)
+	return sw, r.WithContext(context.WithValue(ctx, auditKey{}, rec))
 }
 
 // reachedPolicy marks r (Admit calls it at the scope check, st complete
 // but for the upstream session id): the request will be audited whatever
-// the decision. The session hash is of the id the client sent, before
-// Admit replaces it by the upstream's.
+// the decision.
 func (g *Guard) reachedPolicy(r *http.Request, st *State) {
-	rec, _ := r.Context().Value(auditKey{}).(*auditRecord)
+	rec := st.rec
 	if rec == nil {
 		return
 	}
-	rec.st, st.audit = st, rec
+	rec.st = st
 	rec.bytes = r.ContentLength
-	if sids := r.Header.Values("Mcp-Session-Id"); len(sids) == 1 {
-		rec.session = SessionHash(sids[0])
-	}
 }
 
 // SessionHash is how the audit log names a session: the first 16 hex
@@ -209,27 +239,101 @@ func SessionHash(sid string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Audit writes the events of r (as returned by BeginAudit, or derived
-// from it) once its answer is out: one per JSON-RPC message, if the
-// request reached the policy. reason is Admit's ("" when admitted); a
-// reason of "rate_limited" (or starting with "rate_limit") is decision
-// rate_limited, any other denied. status is the answer's HTTP status, 0
-// for the one BeginAudit's writer saw (200 when nothing was written).
-func (g *Guard) Audit(r *http.Request, reason string, status int) {
-	if g.audit == nil {
-		return
-	}
-	rec, _ := r.Context().Value(auditKey{}).(*auditRecord)
-	if rec == nil || rec.st == nil || rec.st.req == nil || rec.done {
-		return
+// Audit is Finish without the access log fields.
+//
+// Deprecated: call Finish.
+func (g *Guard) Audit(r *http.Request, reason string, status int) { g.Finish(r, reason, status) }
+
+// Finish ends the record of r (as returned by BeginAudit, or derived from
+// it) once its answer is out, exactly once: it counts the request in the
+// metrics, ends its trace spans, writes its audit events (one per JSON-RPC
+// message, if the request reached the policy) and returns the fields of
+// its access log line. reason is Admit's ("" when admitted); a reason of
+// "rate_limited" (or starting with "rate_limit") is decision rate_limited,
+// any other denied. status is the answer's HTTP status, 0 for the one
+// BeginAudit's writer saw (200 when nothing was written).
+func (g *Guard) Finish(r *http.Request, reason string, status int) []zap.Field {
+	rec := recordFrom(r)
+	if rec == nil || rec.done {
+		return nil
 	}
 	rec.done = true
+	if status == 0 {
+		status = rec.sw.statusCode()
+	}
+	rec.status = status
+	if rec.admitted && rec.outcome == "" && !rec.forwardAt.IsZero() && r.Context().Err() != nil {
+		rec.outcome = OutcomeCanceled
+	}
+	result, label := classifyRequest(reason, rec)
+	g.metrics.record(g.labels, rec, result, label, r.Method)
+	g.endSpans(r, rec, result, label)
+	g.auditEvents(rec, reason, status)
+	return rec.accessFields(result, reason)
+}
+
+// accessFields are the request's fields of the access log line, after
+// the HTTP method, path, status and duration the front door logs itself.
+func (rec *auditRecord) accessFields(result, reason string) []zap.Field {
+	f := make([]zap.Field, 0, 16)
+	f = append(f, zap.String("result", result))
+	if reason != "" {
+		f = append(f, zap.String("auth_failure", reason))
+	} else if rec.local != "" {
+		f = append(f, zap.String("served", rec.local))
+	}
+	if req := rec.req; req != nil {
+		if req.Batch {
+			f = append(f, zap.String("mcp_method", labelBatch), zap.Int("mcp_batch_size", len(req.Messages)))
+		} else if len(req.Messages) == 1 {
+			m := req.Messages[0]
+			if m.Method != "" {
+				f = append(f, zap.String("mcp_method", m.Method))
+			} else {
+				f = append(f, zap.String("mcp_method", labelResponse))
+			}
+			if m.Name != "" {
+				f = append(f, zap.String("mcp_name", m.Name))
+			}
+			if m.Method == "tools/call" && m.IsRequest() {
+				if v, ok := rec.isError[string(errormap.NormalizeID(m.ID))]; ok {
+					f = append(f, zap.Bool("is_error", v))
+				}
+			}
+		}
+	}
+	if id := rec.id; id != nil {
+		f = append(f, zap.String("issuer", id.Issuer), zap.String("subject", id.Subject))
+		if id.ClientID != "" {
+			f = append(f, zap.String("client_id", id.ClientID))
+		}
+	}
+	if rec.session != "" {
+		f = append(f, zap.String("session", rec.session))
+	}
+	if rec.outcome != "" {
+		f = append(f, zap.String("upstream_outcome", rec.outcome))
+	}
+	if rec.upstream != 0 {
+		f = append(f, zap.Int("upstream_status", rec.upstream))
+	}
+	if rec.span != nil {
+		if sc := rec.span.SpanContext(); sc.IsValid() {
+			f = append(f, zap.String("trace_id", sc.TraceID().String()))
+		}
+	}
+	return f
+}
+
+// auditEvents writes the audit events of a request that reached the
+// policy.
+func (g *Guard) auditEvents(rec *auditRecord, reason string, status int) {
+	if g.audit == nil || rec.st == nil || rec.st.req == nil {
+		return
+	}
 	ce := g.audit.Check(zap.InfoLevel, "mcp request")
 	if ce == nil {
 		return
-	}
-	if status == 0 {
-		status = rec.sw.statusCode()
 	}
 	decision := AuditAllowed
 	switch {
@@ -253,7 +357,7 @@ func (g *Guard) Audit(r *http.Request, reason string, status int) {
 		common = append(common, zap.String("session", rec.session))
 	}
 	common = append(common, zap.Int("status", status))
-	if rec.upstream != 0 {
+	if rec.outcome == OutcomeErrorStatus {
 		common = append(common, zap.Int("upstream_status", rec.upstream))
 	}
 	common = append(common,
@@ -298,7 +402,7 @@ type auditResponse struct {
 // ResponseWriter passes it before rewriting. ids is the ResponseWriter's
 // (nil: rewriting is off, and so is this).
 func (a *auditRecord) noteResults(msg []byte, ids func(json.RawMessage) bool) {
-	if a == nil || ids == nil || a.st == nil || a.st.req == nil || len(a.isError) >= len(a.st.req.ToolCallIDs) {
+	if a == nil || ids == nil || a.req == nil || len(a.isError) >= len(a.req.ToolCallIDs) {
 		return
 	}
 	var batch []auditResponse
@@ -314,7 +418,7 @@ func (a *auditRecord) noteResults(msg []byte, ids func(json.RawMessage) bool) {
 		batch = []auditResponse{one}
 	}
 	for _, m := range batch {
-		if m.Method != nil || m.Result == nil || len(m.ID) == 0 || !a.st.req.ToolCallIDs.Has(json.RawMessage(m.ID)) {
+		if m.Method != nil || m.Result == nil || len(m.ID) == 0 || !a.req.ToolCallIDs.Has(json.RawMessage(m.ID)) {
 			continue
 		}
 		if a.isError == nil {
@@ -326,18 +430,48 @@ func (a *auditRecord) noteResults(msg []byte, ids func(json.RawMessage) bool) {
 
 // noteFailure records that the front door answered in place of the
 // upstream: every tools/call of the request got a tool error result.
-// upstream is the upstream's status (0: it was not reached).
-func (a *auditRecord) noteFailure(upstream int) {
-	if a == nil || a.st == nil || a.st.req == nil {
+func (a *auditRecord) noteFailure() {
+	if a == nil || a.req == nil {
 		return
 	}
-	a.upstream = upstream
-	for _, m := range a.st.req.Messages {
+	for _, m := range a.req.Messages {
 		if m.Method == "tools/call" && m.IsRequest() {
 			if a.isError == nil {
 				a.isError = map[string]bool{}
 			}
 			a.isError[string(errormap.NormalizeID(m.ID))] = true
 		}
+	}
+}
+
+// noteAnswer records the upstream's answer (its final status and
+// headers, before the session id is wrapped).
+func (a *auditRecord) noteAnswer(code int, h http.Header) {
+	if a == nil || a.outcome != "" {
+		return
+	}
+	a.upstream, a.upstreamAt = code, time.Now()
+	a.outcome = OutcomeOK
+	if mapsStatus(code) {
+		a.outcome = OutcomeErrorStatus
+	}
+	if a.session == "" && h.Get("Mcp-Session-Id") != "" {
+		a.newSession = true
+	}
+}
+
+// noteOutcome records how an exchange without an upstream answer ended.
+func (a *auditRecord) noteOutcome(outcome string) {
+	if a == nil || a.outcome != "" {
+		return
+	}
+	a.outcome, a.upstreamAt = outcome, time.Now()
+}
+
+// served records what the front door answered itself (metadata,
+// preflight).
+func (a *auditRecord) served(what string) {
+	if a != nil {
+		a.local = what
 	}
 }

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -45,6 +48,18 @@ type Options struct {
 	// AuditLog receives the audit events (nil: no audit log); see
 	// NewAuditLog and BeginAudit.
 	AuditLog *zap.Logger
+	// AccessLog receives the sidecar Handler's line per request (default
+	// Logger). Sampling it, if at all, is the caller's choice; audit
+	// events and warnings never go through it.
+	AccessLog *zap.Logger
+	// TracerProvider traces requests (see tracing.go). Nil: a span already
+	// in the request's context (Caddy's tracing) is followed, else
+	// nothing is traced.
+	TracerProvider trace.TracerProvider
+	// Tools and Methods are names the metrics' tool and method labels
+	// keep besides the MCP methods and required_scopes.tools (the rate
+	// limits' tools and methods); any other name is "other".
+	Tools, Methods []string
 }
 
 // Guard is the MCP-aware part of the front door that does not depend on
@@ -67,6 +82,9 @@ type Guard struct {
 	bodyRead   time.Duration // body_read_timeout
 	log        *zap.Logger
 	audit      *zap.Logger // audit events (nil: off)
+	metrics    *Metrics
+	labels     *labels
+	tp         trace.TracerProvider // nil: follow the context's span
 }
 type ctxKey struct{}
 
@@ -81,8 +99,8 @@ type State struct {
 	path string
 	// filter removes list entries the caller may not use (nil: none).
 	filter func([]byte) ([]byte, bool)
-	// audit is the request's audit record once it reached the policy.
-	audit *auditRecord
+	// rec is the request's record (nil without BeginAudit).
+	rec *auditRecord
 }
 
 // Identity is the validated caller.
@@ -122,7 +140,14 @@ func NewGuard(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Optio
 		bodyRead:   time.Duration(pc.BodyReadTimeout),
 		log:        o.Logger,
 		audit:      o.AuditLog,
+		tp:         o.TracerProvider,
 	}
+	if g.metrics, err = NewMetrics(o.Registerer); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	g.labels = newLabels(append(slices.Sorted(maps.Keys(pc.RequiredScopes.Methods)), o.Methods...),
+		append(slices.Sorted(maps.Keys(pc.RequiredScopes.Tools)), o.Tools...))
+	g.metrics.prime(g.labels)
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
 	}
@@ -162,7 +187,12 @@ func NewProcessSessionKey() ([]byte, error) {
 func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *State, err error) {
 	g.log.Warn("upstream request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	f := errormap.FromTransport(err)
+	var rec *auditRecord
+	if st != nil {
+		rec = st.rec
+	}
 	if f.IsZero() {
+		rec.noteOutcome(OutcomeCanceled)
 		return
 	}
 	if rw, ok := w.(*ResponseWriter); ok {
@@ -170,9 +200,10 @@ func (g *Guard) UpstreamFailure(w http.ResponseWriter, r *http.Request, st *Stat
 			return
 		}
 		rw.wrote, rw.mode = true, modeMapped
-		rw.audit.noteFailure(0)
 		w = rw.w
 	}
+	rec.noteOutcome(outcomeOfTransport(f))
+	rec.noteFailure()
 	if st != nil {
 		if body, ok := failureAnswer(st.req, f); ok {
 			writeFailureBody(w, body)
@@ -251,14 +282,18 @@ func preflightHeaders(h http.Header, origin string) {
 // Mcp-Session-Id header by the upstream's id. A refusal never waits for a
 // body it did not read (abandonUnreadBody).
 func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ string, admitted bool) {
+	rec := recordFrom(r)
 	defer func() {
 		if !admitted {
 			g.abandonUnreadBody(w, r) // a refusal never waits for the rest of the body
+		} else if rec != nil {
+			rec.admitted = true
 		}
 	}()
 	if mh, ok := g.prm[r.URL.Path]; ok {
 		g.abandonUnreadBody(w, r) // before the answer: it may be flushed early
 		mh.ServeHTTP(w, r)
+		rec.served("metadata")
 		return nil, "", false
 	}
 	origins := r.Header.Values("Origin")
@@ -273,6 +308,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		preflightHeaders(w.Header(), origin)
 		w.WriteHeader(http.StatusNoContent)
+		rec.served("preflight")
 		return nil, "", false
 	}
 	if !transportMethod(r.Method) {
@@ -288,7 +324,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 		g.challenger.Write(w, perr)
 		return nil, perr.Reason, false
 	}
-	id, err := g.validator.Validate(r.Context(), tok)
+	id, err := g.validate(r, rec, tok)
 	if err != nil {
 		g.challenger.Write(w, err)
 		var e *rs.Error
@@ -297,7 +333,10 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 		}
 		return nil, "invalid", false
 	}
-	st := &State{id: id, path: r.URL.Path}
+	st := &State{id: id, path: r.URL.Path, rec: rec}
+	if rec != nil {
+		rec.id = id
+	}
 	body, err := g.bufferBody(w, r)
 	if err != nil {
 		status, reason := bodyRefusal(err)
@@ -321,6 +360,9 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			return nil, "bad_request", false
 		}
 		st.req = req
+		if rec != nil {
+			rec.req = req
+		}
 		if msg := CheckMirroredHeaders(r.Header, req); msg != "" {
 			var id json.RawMessage
 			if req != nil && !req.Batch && len(req.Messages) == 1 {
@@ -330,17 +372,8 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			return nil, "bad_request", false
 		}
 		g.reachedPolicy(r, st) // audited from here on, admitted or not
-		if needed := g.scopes.Needed(req); g.scopes.Missing(needed, id) != nil {
-			// The challenge names every scope the operation needs, held
-			// ones included (the client asks for the whole set).
-			if g.denial == DenyError && g.denyInProtocol(w, req, needed, g.scopes.Missing(needed, id)) {
-				return nil, "insufficient_scope", false
-			}
-			g.challenger.Write(w, rs.InsufficientScope(needed))
-			return nil, "insufficient_scope", false
-		}
-		if g.limiter != nil && !g.allowRate(w, r, req, id) {
-			return nil, "rate_limited", false
+		if reason := g.policy(w, r, rec, req, id); reason != "" {
+			return nil, reason, false
 		}
 		st.filter = g.listFilter(req, id)
 		if req != nil && (len(req.ToolCallIDs) > 0 && g.rewrite || st.filter != nil) {
@@ -377,12 +410,50 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 	return st, "", true
 }
 
+// policy applies the scope policy and the rate limits to an inspected
+// request, answering a refusal; it returns the refusal's reason ("":
+// allowed).
+func (g *Guard) policy(w http.ResponseWriter, r *http.Request, rec *auditRecord, req *Request, id *rs.Identity) string {
+	end := g.policySpan(r, rec)
+	if needed := g.scopes.Needed(req); g.scopes.Missing(needed, id) != nil {
+		end(AuditDenied, "insufficient_scope")
+		// The challenge names every scope the operation needs, held
+		// ones included (the client asks for the whole set).
+		if g.denial == DenyError && g.denyInProtocol(w, req, needed, g.scopes.Missing(needed, id)) {
+			return "insufficient_scope"
+		}
+		g.challenger.Write(w, rs.InsufficientScope(needed))
+		return "insufficient_scope"
+	}
+	if g.limiter != nil && !g.allowRate(w, r, req, id) {
+		end(AuditRateLimited, "rate_limited")
+		return "rate_limited"
+	}
+	end(AuditAllowed, "")
+	return ""
+}
+
+// Forward prepares an admitted request for the MCP server (or the handler
+// that serves it): the ResponseWriter for the way out (Writer), the state
+// in the context (WithState), and, when traced, the upstream span with its
+// traceparent in r's header. Serve the returned request through the
+// returned writer, then call its Finish.
+func (g *Guard) Forward(w http.ResponseWriter, r *http.Request, st *State) (*ResponseWriter, *http.Request) {
+	rw := g.Writer(w, st)
+	ctx := WithState(r.Context(), st)
+	if rec := st.rec; rec != nil {
+		rec.forwardAt = time.Now()
+		ctx = g.upstreamSpan(ctx, r, rec)
+	}
+	return rw, r.WithContext(ctx)
+}
+
 // Writer wraps w for the way out of an admitted request.
 func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
 	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
 	rw.log, rw.path = g.log, st.path
 	rw.filter = st.filter
-	rw.audit = st.audit
+	rw.audit = st.rec
 	if st.resumed {
 		rw.ids = anyResponse
 	}

@@ -5,13 +5,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/mcp-frontdoor/mcp-frontdoor/internal/promreg"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -21,8 +19,9 @@ type Handler struct {
 	*Guard
 	// next serves admitted requests: the reverse proxy to the upstream
 	// URL, or Options.Backend (the stdio bridge).
-	next      http.Handler
-	upstreamD *prometheus.HistogramVec
+	next http.Handler
+	// access receives the line per request.
+	access *zap.Logger
 }
 
 // New builds the sidecar handler from normalized configs and a validator.
@@ -31,14 +30,9 @@ func New(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{Guard: g}
-	h.upstreamD, err = promreg.Register(o.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "mcp_auth", Name: "upstream_duration_seconds",
-		Help:    "Time from forwarding a request to the MCP server until its response headers, by status code.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-	}, []string{"code"}))
-	if err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+	h := &Handler{Guard: g, access: o.AccessLog}
+	if h.access == nil {
+		h.access = g.log
 	}
 	if o.Backend != nil {
 		h.next = o.Backend
@@ -66,32 +60,17 @@ func New(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (
 			st, _ := pr.In.Context().Value(ctxKey{}).(*State)
 			h.Inject(pr.Out.Header, st)
 		},
-		Transport: timedTransport{next: tr, hist: h.upstreamD},
+		Transport: tr,
 		// 0: httputil flushes text/event-stream and unknown-length bodies at
 		// once anyway; -1 would add a separate write for the headers of
 		// every ordinary response.
 		FlushInterval: 0,
-		ErrorHandler:  h.upstreamError,
-		ErrorLog:      zap.NewStdLog(o.Logger.Named("reverseproxy")),
+		// Copy buffers are reused, not allocated (32 KiB) per response.
+		BufferPool:   newCopyBuffers(),
+		ErrorHandler: h.upstreamError,
+		ErrorLog:     zap.NewStdLog(o.Logger.Named("reverseproxy")),
 	}
 	return h, nil
-}
-
-// timedTransport observes the time to response headers.
-type timedTransport struct {
-	next http.RoundTripper
-	hist *prometheus.HistogramVec
-}
-
-func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	code := "error"
-	if err == nil {
-		code = strconv.Itoa(resp.StatusCode)
-	}
-	t.hist.WithLabelValues(code).Observe(time.Since(start).Seconds())
-	return resp, err
 }
 
 // upstreamError is the reverse proxy's ErrorHandler.
@@ -102,30 +81,27 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	st, _ := r.Context().Value(ctxKey{}).(*State)
 	h.UpstreamFailure(w, r, st, err)
 }
+
+// ServeHTTP serves one request: BeginAudit, Admit, Forward to the
+// upstream, Finish (metrics, trace, audit), and one access log line.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	_, r = h.BeginAudit(sw, r) // the audit record learns the status from sw
+	_, r = h.BeginAudit(sw, r) // the record learns the status from sw
 	st, reason, ok := h.Admit(sw, r)
 	if ok {
-		rw := h.Writer(sw, st)
-		h.next.ServeHTTP(rw, r.WithContext(WithState(r.Context(), st)))
+		rw, fr := h.Forward(sw, r, st)
+		h.next.ServeHTTP(rw, fr)
 		rw.Finish()
 	}
-	if ce := h.log.Check(zap.InfoLevel, "request"); ce != nil {
-		fields := []zap.Field{
-			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", sw.statusCode()),
-			zap.Duration("duration", time.Since(start)),
-		}
-		if st != nil && st.id != nil {
-			fields = append(fields, zap.String("issuer", st.id.Issuer), zap.String("subject", st.id.Subject))
-		}
-		if reason != "" {
-			fields = append(fields, zap.String("auth_failure", reason))
-		}
-		ce.Write(fields...)
+	status := sw.statusCode()
+	fields := h.Finish(r, reason, status)
+	if ce := h.access.Check(zap.InfoLevel, "request"); ce != nil {
+		ce.Write(append([]zap.Field{
+			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
+			zap.Duration("duration", time.Since(start)), zap.String("remote_addr", r.RemoteAddr),
+		}, fields...)...)
 	}
-	h.Audit(r, reason, sw.statusCode())
 }
 
 type statusWriter struct {
@@ -161,3 +137,14 @@ func (s *statusWriter) statusCode() int {
 	}
 	return s.status
 }
+
+// copyBuffers is the reverse proxy's BufferPool: 32 KiB copy buffers
+// reused across the handler's requests.
+type copyBuffers struct{ pool sync.Pool }
+
+func newCopyBuffers() *copyBuffers {
+	return &copyBuffers{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (c *copyBuffers) Get() []byte  { return *c.pool.Get().(*[]byte) }
+func (c *copyBuffers) Put(b []byte) { c.pool.Put(&b) }

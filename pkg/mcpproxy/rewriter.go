@@ -133,6 +133,7 @@ func (rw *ResponseWriter) WriteHeader(code int) {
 			}
 		}
 	}
+	rw.audit.noteAnswer(code, h)
 	challenged := delHeader(h, "Www-Authenticate")
 	if rw.binder != nil && rw.id != nil {
 		if sid := h.Get("Mcp-Session-Id"); sid != "" {
@@ -206,7 +207,7 @@ func (rw *ResponseWriter) mapFailure(code int, h http.Header) {
 	}
 	rw.mode = modeMapped
 	body, answered := failureAnswer(rw.req, f)
-	rw.audit.noteFailure(code)
+	rw.audit.noteFailure()
 	if answered {
 		writeFailureJSON(rw.w, body)
 		status = http.StatusOK

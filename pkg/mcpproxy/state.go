@@ -31,6 +31,7 @@ func OwnAnswer(w http.ResponseWriter) http.ResponseWriter {
 				return w
 			}
 			rw.wrote, rw.mode = true, modeMapped
+			rw.audit.noteOutcome(OutcomeLocal)
 			return rw.w
 		}
 		u, ok := x.(interface{ Unwrap() http.ResponseWriter })

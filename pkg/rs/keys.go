@@ -64,6 +64,8 @@ type KeySet struct {
 	resolved   *serverMetadata // discovery result (or the configured jwks_uri)
 	loadedAt   time.Time
 	lastErr    error
+	// stale: a refresh failed since the last success (logged once).
+	stale      bool
 	lastMissAt time.Time // last refetch caused by a kid miss
 	inflight   *inflight
 	life       context.Context // cancelled by Stop; parent of every fetch
@@ -109,6 +111,7 @@ func NewKeySet(as AuthorizationServer, o KeySetOptions) *KeySet {
 	if k.now == nil {
 		k.now = time.Now
 	}
+	k.metrics.track(k)
 	return k
 }
 
@@ -117,6 +120,10 @@ func NewKeySet(as AuthorizationServer, o KeySetOptions) *KeySet {
 func (k *KeySet) SetMetrics(m *Metrics) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.metrics != m && k.life.Err() == nil {
+		k.metrics.untrack(k)
+		m.track(k)
+	}
 	k.metrics = m
 }
 
@@ -148,6 +155,7 @@ func (k *KeySet) Stop() {
 		k.mu.Lock()
 		started := k.started
 		k.stopLife()
+		k.metrics.untrack(k) // its key gauges go with it
 		k.mu.Unlock()
 		if started {
 			<-k.done
@@ -215,7 +223,10 @@ func (k *KeySet) doFetch(f *inflight) {
 	defer cancel()
 	keys, md, err := k.load(ctx)
 	k.mu.Lock()
+	first, recovered, stale := false, false, false
 	if err == nil {
+		first, recovered = k.loadedAt.IsZero(), k.stale
+		k.stale = false
 		if k.loadedAt.IsZero() {
 			// The first load is not a refetch: it does not use up the
 			// unknown-kid allowance.
@@ -227,19 +238,35 @@ func (k *KeySet) doFetch(f *inflight) {
 		k.lastErr = nil
 	} else {
 		k.lastErr = err
+		// Keys that were loaded and now fail to refresh are stale (still
+		// served); said once, until a fetch succeeds again.
+		stale = !k.loadedAt.IsZero() && !k.stale && k.life.Err() == nil
+		k.stale = k.stale || stale
 	}
 	k.inflight = nil
 	had := len(k.keys)
+	loadedAt := k.loadedAt
 	k.mu.Unlock()
 	f.err = err
 	close(f.done)
 	if err != nil {
 		k.m().jwksFetch(k.issuer, "error")
+		if stale {
+			k.log.Info("issuer keys stale: refreshing them failed; the last good keys keep serving",
+				zap.String("issuer", k.issuer), zap.Int("keys", had), zap.Time("loaded_at", loadedAt))
+		}
 		k.log.Warn("jwks fetch failed; serving last good keys", zap.String("issuer", k.issuer), zap.Int("keys_kept", had), zap.Error(err))
 		return
 	}
 	k.m().jwksFetch(k.issuer, "ok")
-	k.log.Debug("jwks loaded", zap.String("issuer", k.issuer), zap.Int("keys", len(keys)))
+	switch {
+	case first:
+		k.log.Info("issuer keys ready", zap.String("issuer", k.issuer), zap.Int("keys", len(keys)), zap.String("jwks_uri", md.JWKSURI))
+	case recovered:
+		k.log.Info("issuer keys ready again: refreshed after failures", zap.String("issuer", k.issuer), zap.Int("keys", len(keys)), zap.String("jwks_uri", md.JWKSURI))
+	default:
+		k.log.Debug("jwks loaded", zap.String("issuer", k.issuer), zap.Int("keys", len(keys)))
+	}
 }
 
 func (k *KeySet) load(ctx context.Context) ([]jose.JSONWebKey, *serverMetadata, error) {

@@ -207,6 +207,22 @@ func (v *Validator) Status() []KeySetStatus {
 // internal cause is only in its Unwrap chain. The returned Identity may be
 // shared with other callers through the cache: do not modify it.
 func (v *Validator) Validate(ctx context.Context, token string) (*Identity, error) {
+	id, _, err := v.ValidateInfo(ctx, token)
+	return id, err
+}
+
+// ValidationInfo says how Validate reached its answer, for traces.
+type ValidationInfo struct {
+	// CacheHit: the identity came from the validation cache.
+	CacheHit bool
+	// Issuer is the trusted issuer the token claimed ("" when it claimed
+	// none that is configured).
+	Issuer string
+}
+
+// ValidateInfo is Validate, also saying whether the cache answered and
+// which issuer the token claimed.
+func (v *Validator) ValidateInfo(ctx context.Context, token string) (*Identity, ValidationInfo, error) {
 	now := v.now()
 	var key [32]byte
 	if v.cache != nil {
@@ -214,7 +230,7 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Identity, erro
 		if e, ok := v.cache.lru.Get(key); ok && e.fp == v.fp {
 			if now.Before(e.exp) {
 				v.metrics.validation("cache_hit", e.id.Issuer)
-				return e.id, nil
+				return e.id, ValidationInfo{CacheHit: true, Issuer: e.id.Issuer}, nil
 			}
 			v.cache.lru.Remove(key)
 		}
@@ -229,7 +245,7 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Identity, erro
 		if ce := v.log.Check(zap.InfoLevel, "token rejected"); ce != nil {
 			ce.Write(zap.String("reason", e.Reason), zap.String("issuer", iss), zap.NamedError("cause", e.cause))
 		}
-		return nil, e
+		return nil, ValidationInfo{Issuer: iss}, e
 	}
 	until := id.Expiry
 	if !id.cacheUntil.IsZero() {
@@ -239,7 +255,7 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Identity, erro
 		v.cache.lru.Add(key, cacheEntry{id: id, exp: until, fp: v.fp})
 	}
 	v.metrics.validation("valid", id.Issuer)
-	return id, nil
+	return id, ValidationInfo{Issuer: id.Issuer}, nil
 }
 
 // tracer records each check for Explain; nil in the hot path.

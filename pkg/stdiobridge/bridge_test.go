@@ -101,41 +101,13 @@ func (e *env) token(t *testing.T, sub string) string {
 		"iat": time.Now().Unix(), "email": sub + "@example.com", "scope": "mcp:read"}, nil)
 }
 
-type bearer struct{ tok string }
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.tok)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // connect opens a Go SDK client session as sub.
 func (e *env) connect(t *testing.T, sub string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.url, HTTPClient: &http.Client{Transport: bearer{e.token(t, sub)}}, MaxRetries: -1}, nil)
-	if err != nil {
-		t.Fatalf("connect as %s: %v", sub, err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	return cs
+	return stdiotest.Connect(t, e.url, e.token(t, sub), opts)
 }
 
-func whoami(t *testing.T, cs *mcp.ClientSession) stdiotest.Who {
-	t.Helper()
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w stdiotest.Who
-	b, _ := json.Marshal(res.StructuredContent)
-	if err := json.Unmarshal(b, &w); err != nil || w.PID == 0 {
-		t.Fatalf("whoami = %s (%v)", b, err)
-	}
-	return w
-}
+func whoami(t *testing.T, cs *mcp.ClientSession) stdiotest.Who { return stdiotest.CallWhoami(t, cs) }
 
 // TestOneProcessPerCaller: two callers get two processes with their own
 // identity; the secret reaches the child's environment and nothing else

@@ -279,6 +279,7 @@ authorization_servers:
     jwks_uri: %s
     algorithms: [RS256]
 shutdown_timeout: 2s
+drain_delay: 0s
 `, ln.Addr().String(), s.Upstream, resource, s.Issuer, s.JWKS)
 	if cacheSize != 0 {
 		yaml += fmt.Sprintf("validation_cache_size: %d\n", cacheSize)
