@@ -4,7 +4,7 @@
 # end-to-end ones included.
 GO ?= go
 
-.PHONY: test test-short tools lint bench dev build caddy-smoke examples-smoke
+.PHONY: test test-short tools lint bench dev build caddy-smoke examples-smoke release
 
 test: tools lint
 	$(GO) test -count=1 ./...
@@ -52,6 +52,15 @@ dev:
 build:
 	$(GO) build -o bin/mcp-sidecar ./cmd/mcp-sidecar
 	$(GO) build -o bin/caddy ./cmd/caddy
+
+# The release recipe (scripts/release.sh): static binaries of mcp-sidecar and
+# caddy for linux/darwin x amd64/arm64 into dist/ with SHA256SUMS, stamped
+# with the version (VERSION=v0.x.y, else the git tag) and the commit; the
+# release notes from CHANGELOG.md; the images when a Docker daemon answers.
+# Publishing is printed, not done. Not part of `make test` (go test ./deploy
+# runs it for this machine's platform).
+release:
+	bash scripts/release.sh
 
 # The load harness (bench/README.md): upstream, plain Caddy reverse_proxy,
 # Caddy + mcp_auth and mcp-sidecar (cache on/off) on loopback; ratios

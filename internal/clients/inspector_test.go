@@ -152,12 +152,36 @@ func hasAnyPrefix(prefixes []string, kv string) bool {
 }
 
 // signIn plays the browser: it opens authURL (the dev authorization
-// server's login page), follows the link of user and the redirects to the
-// client's redirect URI.
+// server's login page), follows the link of user and the redirect to the
+// client's redirect URI, which must answer 200.
 func signIn(authURL, user string) error {
-	c := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	loc, _, err := approve(authURL, user)
+	if err != nil {
+		return err
+	}
+	resp, err := browser.Get(loc)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("redirect URI: %d %s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// browser is the test's browser: it does not follow redirects by itself.
+var browser = &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+var consentScopes = regexp.MustCompile(`<code id="scopes">([^<]*)</code>`)
+
+// approve opens the login page at authURL and clicks the link of user; it
+// returns where the authorization server redirects to (the client's
+// redirect URI with the code) and the scopes the page grants.
+func approve(authURL, user string) (location, scopes string, err error) {
 	get := func(u string) (*http.Response, string, error) {
-		resp, err := c.Get(u)
+		resp, err := browser.Get(u)
 		if err != nil {
 			return nil, "", err
 		}
@@ -167,31 +191,27 @@ func signIn(authURL, user string) error {
 	}
 	resp, page, err := get(authURL)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("login page: %d %s", resp.StatusCode, page)
+		return "", "", fmt.Errorf("login page: %d %s", resp.StatusCode, page)
+	}
+	if m := consentScopes.FindStringSubmatch(page); m != nil {
+		scopes = m[1]
 	}
 	m := regexp.MustCompile(`data-user="` + regexp.QuoteMeta(user) + `" href="([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {
-		return fmt.Errorf("login page has no link for %s:\n%s", user, page)
+		return "", "", fmt.Errorf("login page has no link for %s:\n%s", user, page)
 	}
-	next := html.UnescapeString(m[1])
-	for hop := 0; hop < 5; hop++ {
-		resp, body, err := get(next)
-		if err != nil {
-			return err
-		}
-		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
-			next = loc
-			continue
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %d %s", next, resp.StatusCode, body)
-		}
-		return nil
+	resp, body, err := get(html.UnescapeString(m[1]))
+	if err != nil {
+		return "", "", err
 	}
-	return errors.New("too many redirects")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || loc == "" {
+		return "", "", fmt.Errorf("approve: %d %s", resp.StatusCode, body)
+	}
+	return loc, scopes, nil
 }
 
 // TestInspectorCLILoginThroughDev runs the Inspector CLI as `mcp-sidecar

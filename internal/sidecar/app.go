@@ -50,6 +50,8 @@ type App struct {
 	headerTimeout       time.Duration
 	// ops: readiness, admin policy, drain, reload notices (readiness.go).
 	ops opsState
+	// tracers: the tracer provider of the tracing key (observability.go).
+	tracers tracers
 }
 
 // generation is one configuration's wiring.
@@ -63,7 +65,10 @@ type generation struct {
 }
 
 // NewLogger returns the JSON zap logger for a level name.
-func NewLogger(level string) (*zap.Logger, error) {
+func NewLogger(level string) (*zap.Logger, error) { return newLogger(level, "stderr") }
+
+// newLogger is NewLogger writing to output (a path, or stderr).
+func newLogger(level, output string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("log level: %w", err)
@@ -71,8 +76,12 @@ func NewLogger(level string) (*zap.Logger, error) {
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.DisableStacktrace = true
+	// Every line is written: the access log's sampling is log_sampling's
+	// (observability.go), never zap's production default.
+	zc.Sampling = nil
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{output}, []string{output}
 	return zc.Build(ReloadableLevel(zc.Level))
 }
 
@@ -149,7 +158,14 @@ func (a *App) build(cfg *Config) (*generation, map[string]bool, error) {
 		}
 		return stdiobridge.New(o, e)
 	}
+	env.AccessLog = accessLog(a.log, cfg.LogSampling) // observability.go
+	tp, commitTracing, err := a.tracers.provider(cfg.Tracing, a.log.Named("tracing"))
+	if err != nil {
+		return nil, nil, err
+	}
+	env.TracerProvider = tp
 	fd, err := frontdoor.Compile(cfg.Options, env)
+	commitTracing(err == nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -352,6 +368,9 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	defer ccancel()
 	if cerr := fd.Close(cctx); cerr != nil {
 		a.log.Warn("stopping the stdio processes", zap.Error(cerr))
+	}
+	if terr := a.tracers.shutdown(cctx); terr != nil { // the last spans (observability.go)
+		a.log.Warn("tracing: flushing the exporter", zap.Error(terr))
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -41,6 +41,11 @@ type Config struct {
 	AdminListen string `yaml:"admin_listen"`
 	// LogLevel is debug, info, warn or error (default info).
 	LogLevel string `yaml:"log_level"`
+	// LogSampling samples the access log when set (default: every
+	// request is logged). See observability.go.
+	LogSampling *LogSampling `yaml:"log_sampling"`
+	// Tracing turns on OpenTelemetry traces (OTLP). See observability.go.
+	Tracing *TracingOptions `yaml:"tracing"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM (default 30s).
 	ShutdownTimeout rs.Duration `yaml:"shutdown_timeout"`
 	// ReadHeaderTimeout bounds how long a client may take to send a
@@ -159,6 +164,7 @@ func (c *Config) Check(getenv func(string) string, readFile func(string) ([]byte
 		errs = append(errs, &rs.FieldError{Field: "read_header_timeout", Msg: "must be positive"})
 	}
 	errs = append(errs, c.checkOps()...)
+	errs = append(errs, c.checkObservability()...)
 	errs = append(errs, arcadeWording(frontdoor.Check(c.Options, Env(getenv, readFile)))...)
 	return errors.Join(errs...)
 }

@@ -242,7 +242,7 @@ func TestAdminReadyzMetricsAndLogs(t *testing.T) {
 		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="cache_hit"} 1`, e.as1.Issuer),
 		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="audience"} 1`, e.as1.Issuer),
 		fmt.Sprintf(`mcp_auth_jwks_fetches_total{issuer="%s",result="ok"}`, e.as1.Issuer),
-		`mcp_auth_upstream_duration_seconds_count{code="200"} 2`,
+		`mcp_auth_upstream_duration_seconds_count{code="200",method="ping"} 2`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

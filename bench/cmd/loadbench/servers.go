@@ -326,6 +326,7 @@ func sidecarLogger(level, path string) (*zap.Logger, error) {
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.DisableStacktrace = true
+	zc.Sampling = nil // as NewLogger: every request's line is written
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	zc.OutputPaths = []string{path}
