@@ -172,10 +172,17 @@ func TestMetricsInConfigRegistry(t *testing.T) {
 	resource := "http://" + addr + "/mcp"
 	cfg := strings.Replace(globals(t, ""), "admin off", "admin "+admin, 1) + site(addr, resource, as.Issuer, as.JWKSURL(), up.URL, "", "")
 	loadCaddy(t, cfg)
+	// The collectors live as long as the process (they survive config
+	// loads), so other tests' untrusted-issuer failures are counted too.
+	malformed := `mcp_auth_validations_total{issuer="",result="malformed"}`
+	before := promText(t, "http://"+admin+"/metrics")[malformed]
 	tok := token(t, k, as.Issuer, resource)
 	get(t, resource, tok)
 	get(t, resource, tok)
 	get(t, resource, "bad")
+	if got := promText(t, "http://"+admin+"/metrics")[malformed]; got != before+1 {
+		t.Errorf("%s = %v, want %v", malformed, got, before+1)
+	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +192,6 @@ func TestMetricsInConfigRegistry(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="valid"} 1`, as.Issuer),
 		fmt.Sprintf(`mcp_auth_validations_total{issuer="%s",result="cache_hit"} 1`, as.Issuer),
-		`mcp_auth_validations_total{issuer="",result="malformed"} 1`,
 		fmt.Sprintf(`mcp_auth_jwks_fetches_total{issuer="%s",result="ok"} 1`, as.Issuer),
 	} {
 		if !strings.Contains(string(b), want) {

@@ -1,6 +1,10 @@
 package deploy_test
 
 import (
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -169,5 +173,78 @@ func TestHelmChartRefuses(t *testing.T) {
 				t.Errorf("error does not mention %s: %v", tc.msg, err)
 			}
 		})
+	}
+}
+
+// TestHelmDemoWalkthrough: the README's walk from `helm install` to a tool
+// call names what the chart renders for those values: the Deployment it
+// port-forwards to, the ports (the front door's and dev-as's), the image
+// it builds, the resource and the issuer in the token request and the
+// tool call.
+func TestHelmDemoWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds helm from the module proxy (-short)")
+	}
+	readme := readmeSection(t, readRepoFile(t, "README.md"), "Deployment")
+	install := regexp.MustCompile(`helm install (\S+) (\S+) -f (\S+)`).FindStringSubmatch(readme)
+	if install == nil {
+		t.Fatal("no helm install in the Deployment section")
+	}
+	out, err := helm(t, "template", install[1], install[2], "-f", install[3], "--kube-version", kubeVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBundle(decodeAll(t, "demo", out))
+	cfg := checkBundle(t, b, want{netpol: true, rollout: true, secretFromChart: true, mcpServerLoopbackArgs: true, extraContainers: 1})
+	dep := b.deployments[0]
+	pod := dep.Spec.Template.Spec
+	side, others := sidecarOf(t, &pod)
+	as := others[1]
+
+	for _, want := range []string{"rollout status deployment/" + dep.Name, "port-forward deployment/" + dep.Name + " "} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README: want %q (the chart names the Deployment %s)", want, dep.Name)
+		}
+	}
+	pf := regexp.MustCompile(`port-forward \S+ (\d+):(\d+) (\d+):(\d+)`).FindStringSubmatch(readme)
+	if pf == nil {
+		t.Fatal("README: no port-forward of two ports")
+	}
+	resource, _ := url.Parse(cfg.Resource)
+	issuer, _ := url.Parse(cfg.AuthorizationServers[0].Issuer)
+	var httpPort int32
+	for _, p := range side.Ports {
+		if p.Name == "http" {
+			httpPort = p.ContainerPort
+		}
+	}
+	_, asPort, _ := net.SplitHostPort(flagValue(as.Args, "listen"))
+	if pf[1] != resource.Port() || pf[2] != strconv.Itoa(int(httpPort)) || pf[3] != issuer.Port() || pf[4] != asPort {
+		t.Errorf("README port-forward %s: want %s:%d (resource %s, front door) and %s:%s (issuer %s, dev-as)",
+			pf[0], resource.Port(), httpPort, cfg.Resource, issuer.Port(), asPort, issuer)
+	}
+	if resource.Hostname() != "localhost" || issuer.Hostname() != "localhost" || flagValue(as.Args, "issuer") != issuer.String() {
+		t.Errorf("resource %s and issuer %s should be localhost URLs, the same inside the pod and through port-forward", resource, issuer)
+	}
+	for _, want := range []string{
+		"-d resource=" + cfg.Resource + " " + issuer.String() + "/token",
+		"curl -sS " + cfg.Resource + " ",
+		"http://localhost:" + resource.Port() + "/.well-known/oauth-protected-resource" + resource.Path,
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README: want %q", want)
+		}
+	}
+	if flagValue(as.Args, "resource") != cfg.Resource {
+		t.Errorf("dev-as issues tokens for %s, the resource is %s", flagValue(as.Args, "resource"), cfg.Resource)
+	}
+	build := regexp.MustCompile(`docker build -t (\S+) \.`).FindStringSubmatch(readme)
+	if build == nil || !strings.Contains(readme, "kind load docker-image "+build[1]) {
+		t.Fatalf("README: want docker build -t IMAGE . and kind load docker-image IMAGE")
+	}
+	for _, c := range pod.Containers {
+		if c.Image != build[1] {
+			t.Errorf("container %s runs %s, the README builds %s", c.Name, c.Image, build[1])
+		}
 	}
 }

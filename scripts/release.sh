@@ -73,18 +73,6 @@ for platform in $PLATFORMS; do
   done
 done
 
-# Checksums, in the format `sha256sum -c SHA256SUMS` reads.
-(
-  cd "$DIST"
-  files=$(ls | grep -v '^SHA256SUMS$' | sort)
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum $files >SHA256SUMS
-  else
-    shasum -a 256 $files >SHA256SUMS
-  fi
-)
-echo "  $DIST/SHA256SUMS"
-
 # Release notes: this version's section of CHANGELOG.md (Keep a Changelog),
 # else the Unreleased section.
 notes="$DIST/RELEASE_NOTES.md"
@@ -96,6 +84,18 @@ for heading in "${VERSION#v}" "$VERSION" Unreleased; do
   if [ -s "$notes" ]; then break; fi
 done
 echo "  $notes ($(head -n 1 "$notes"))"
+
+# Checksums, in the format `sha256sum -c SHA256SUMS` reads.
+(
+  cd "$DIST"
+  files=$(ls | grep -v '^SHA256SUMS$' | sort)
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum $files >SHA256SUMS
+  else
+    shasum -a 256 $files >SHA256SUMS
+  fi
+)
+echo "  $DIST/SHA256SUMS"
 
 # Images: both Dockerfiles, with the same stamp (the build context has no
 # .git). Locally, one image per Dockerfile for this machine's platform (a

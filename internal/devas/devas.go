@@ -487,12 +487,12 @@ func (s *Server) routes(p string) http.Handler {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			h(w, r)
 		})
-		mux.HandleFunc("OPTIONS "+path, func(w http.ResponseWriter, r *http.Request) {
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", "*")
-			h.Set("Access-Control-Allow-Methods", method+", OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
-			h.Set("Access-Control-Max-Age", "600")
+		mux.HandleFunc("OPTIONS "+path, func(w http.ResponseWriter, _ *http.Request) {
+			hdr := w.Header()
+			hdr.Set("Access-Control-Allow-Origin", "*")
+			hdr.Set("Access-Control-Allow-Methods", method+", OPTIONS")
+			hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+			hdr.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 		})
 	}

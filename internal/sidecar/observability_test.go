@@ -202,8 +202,9 @@ func TestAccessLogEveryRequest(t *testing.T) {
 	}
 }
 
-// TestAccessLogSampling: log_sampling samples the access log only; every
-// audit event is still written.
+// TestAccessLogSampling: log_sampling samples the access lines of allowed
+// requests only; every refusal's line, every audit event and the key
+// state lines are still written.
 func TestAccessLogSampling(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sidecar.log")
 	log, err := sidecar.NewLoggerTo("info", path)
@@ -217,8 +218,20 @@ func TestAccessLogSampling(t *testing.T) {
 	e.stop()
 	_ = log.Sync()
 	lines := logLines(t, path)
-	if n := len(lines["proxy/request"]); n == 0 || n > 5*secs {
-		t.Errorf("%d access lines in %ds with initial 5, thereafter 0", n, secs)
+	allowed, refused := 0, 0
+	for _, l := range lines["proxy/request"] {
+		switch l["result"] {
+		case "allowed":
+			allowed++
+		case "denied":
+			refused++
+		}
+	}
+	if allowed == 0 || allowed > 5*secs {
+		t.Errorf("%d access lines of allowed requests in %ds with initial 5, thereafter 0", allowed, secs)
+	}
+	if refused != 500 {
+		t.Errorf("%d access lines of refusals, want every one of 500 (never sampled)", refused)
 	}
 	if got := len(lines["audit/mcp request"]); got != 500 {
 		t.Errorf("%d audit events, want every one of 500", got)
@@ -318,5 +331,27 @@ func TestTracingOTLP(t *testing.T) {
 	up := otlptest.Named(spans, "mcp_auth.upstream")[0]
 	if got, want := e.up.Last().Header.Get("Traceparent"), "00-"+r.TraceID+"-"+up.SpanID+"-01"; got != want {
 		t.Errorf("upstream traceparent %q, want %q", got, want)
+	}
+}
+
+// TestObservabilityKeysChecked: log_sampling and tracing are checked with
+// the rest of the config, each problem naming its key.
+func TestObservabilityKeysChecked(t *testing.T) {
+	base := "upstream: http://127.0.0.1:3000\nresource: https://mcp.example.com/mcp\nauthorization_servers:\n  - issuer: https://as.example.com\n    jwks_uri: https://as.example.com/jwks\n"
+	for extra, field := range map[string]string{
+		"log_sampling:\n  initial: 0\n":                   "log_sampling.initial",
+		"log_sampling:\n  initial: 1\n  thereafter: -1\n": "log_sampling.thereafter",
+		"tracing:\n  enabled: true\n  protocol: thrift\n": "tracing.protocol",
+		"tracing:\n  endpoint: collector:4318\n":          "tracing.endpoint",
+		"tracing:\n  sample_ratio: 1.5\n":                 "tracing.sample_ratio",
+		"tracing:\n  enabeld: true\n":                     "tracing.enabeld",
+	} {
+		_, err := sidecar.Parse([]byte(base + extra))
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%q: %v, want an error naming %s", extra, err, field)
+		}
+	}
+	if _, err := sidecar.Parse([]byte(base + "log_sampling: {initial: 100, thereafter: 100}\ntracing:\n  enabled: true\n  protocol: grpc\n  endpoint: http://otel:4317\n  sample_ratio: 0.25\n")); err != nil {
+		t.Fatalf("valid keys: %v", err)
 	}
 }

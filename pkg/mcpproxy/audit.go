@@ -253,9 +253,16 @@ func (g *Guard) Audit(r *http.Request, reason string, status int) { g.Finish(r, 
 // any other denied. status is the answer's HTTP status, 0 for the one
 // BeginAudit's writer saw (200 when nothing was written).
 func (g *Guard) Finish(r *http.Request, reason string, status int) []zap.Field {
+	_, fields := g.finish(r, reason, status)
+	return fields
+}
+
+// finish is Finish, also returning the request's result ("" when it was
+// finished already).
+func (g *Guard) finish(r *http.Request, reason string, status int) (string, []zap.Field) {
 	rec := recordFrom(r)
 	if rec == nil || rec.done {
-		return nil
+		return "", nil
 	}
 	rec.done = true
 	if status == 0 {
@@ -269,7 +276,7 @@ func (g *Guard) Finish(r *http.Request, reason string, status int) []zap.Field {
 	g.metrics.record(g.labels, rec, result, label, r.Method)
 	g.endSpans(r, rec, result, label)
 	g.auditEvents(rec, reason, status)
-	return rec.accessFields(result, reason)
+	return result, rec.accessFields(result, reason)
 }
 
 // accessFields are the request's fields of the access log line, after

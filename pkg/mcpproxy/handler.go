@@ -20,7 +20,9 @@ type Handler struct {
 	// next serves admitted requests: the reverse proxy to the upstream
 	// URL, or Options.Backend (the stdio bridge).
 	next http.Handler
-	// access receives the line per request.
+	// access receives the line per request (it may be sampled; the
+	// lines of refused and failed requests go to the Guard's log, never
+	// sampled).
 	access *zap.Logger
 }
 
@@ -95,8 +97,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rw.Finish()
 	}
 	status := sw.statusCode()
-	fields := h.Finish(r, reason, status)
-	if ce := h.access.Check(zap.InfoLevel, "request"); ce != nil {
+	result, fields := h.finish(r, reason, status)
+	log := h.access
+	if result == ResultDenied || result == ResultError {
+		log = h.log // refusals and failures are never sampled
+	}
+	if ce := log.Check(zap.InfoLevel, "request"); ce != nil {
 		ce.Write(append([]zap.Field{
 			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
 			zap.Duration("duration", time.Since(start)), zap.String("remote_addr", r.RemoteAddr),

@@ -69,7 +69,7 @@ func TestRequestMetricsAndAccessLog(t *testing.T) {
 	f := newAuditFixture(t, func(p *mcpproxy.Policy) {
 		p.RequiredScopes.Tools["search"] = []string{"mcp:read"} // a configured tool: its own label value
 	}, func(o *mcpproxy.Options) {
-		o.Registerer, o.AccessLog = reg, zap.New(core)
+		o.Registerer, o.AccessLog, o.Logger = reg, zap.New(core), zap.New(core)
 	})
 	raw := func(method, path string, hdr map[string]string, body string) int {
 		t.Helper()
@@ -211,7 +211,7 @@ func TestUpstreamUnreachableMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	core, logs := observer.New(zapcore.InfoLevel)
 	f := newAuditFixture(t, func(p *mcpproxy.Policy) { p.Upstream = "http://127.0.0.1:1" }, func(o *mcpproxy.Options) {
-		o.Registerer, o.AccessLog = reg, zap.New(core)
+		o.Registerer, o.AccessLog, o.Logger = reg, zap.New(core), zap.New(core)
 	})
 	if status, body := f.post(t, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search"}}`, nil); status != 200 || !strings.Contains(body, `"isError":true`) {
 		t.Fatalf("got %d %s", status, body)

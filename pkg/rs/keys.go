@@ -59,11 +59,11 @@ type KeySet struct {
 	metrics    *Metrics
 	now        func() time.Time
 
-	mu         sync.RWMutex
-	keys       []jose.JSONWebKey
-	resolved   *serverMetadata // discovery result (or the configured jwks_uri)
-	loadedAt   time.Time
-	lastErr    error
+	mu       sync.RWMutex
+	keys     []jose.JSONWebKey
+	resolved *serverMetadata // discovery result (or the configured jwks_uri)
+	loadedAt time.Time
+	lastErr  error
 	// stale: a refresh failed since the last success (logged once).
 	stale      bool
 	lastMissAt time.Time // last refetch caused by a kid miss
