@@ -123,10 +123,15 @@ case "$IMAGES" in
   *) echo "release.sh: IMAGES must be auto, skip or print" >&2; exit 2 ;;
 esac
 
+if [[ "$VERSION" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] && [ "$MODIFIED" != true ]; then
+  tag_step="git tag -s $VERSION && git push origin $VERSION"
+else
+  tag_step="(not a release: $VERSION${MODIFIED:+, modified $MODIFIED}; release from a clean tree with VERSION=vX.Y.Z)"
+fi
 cat <<MSG
 
 To publish (not done here):
-  git tag -s $VERSION && git push origin $VERSION
+  $tag_step
   ${publish_cmds[0]}
   ${publish_cmds[1]}
   upload $DIST/* with $DIST/RELEASE_NOTES.md as the release text
