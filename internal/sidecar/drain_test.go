@@ -121,6 +121,9 @@ authorization_servers:
 	}
 
 	cancel() // SIGTERM
+	// The serving goroutine sees the cancellation at once, but not
+	// synchronously with cancel(): /readyz turns 503 within a short bound.
+	waitFor(t, "readyz 503", func() bool { resp, _ := do(t, "GET", admin+"/readyz", nil, ""); return resp.StatusCode == 503 })
 	resp, body := do(t, "GET", admin+"/readyz", nil, "")
 	if resp.StatusCode != 503 || !strings.Contains(body, `"draining":true`) || !strings.Contains(body, `"ready":false`) {
 		t.Fatalf("readyz while draining = %d %s", resp.StatusCode, body)

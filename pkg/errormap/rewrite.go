@@ -16,7 +16,8 @@ import (
 // remaining key keeps its place, every value (numbers included) keeps its
 // exact bytes, and untouched input is returned as the same slice. The scanner
 // below is deliberately lenient; output is only ever produced from input that
-// json.Valid accepts, so valid JSON in means valid JSON out.
+// json.Valid accepts (validJSON, the same check in one pass), so valid
+// JSON in means valid JSON out.
 
 // StripStructuredContentOnError applies the rule to one CallToolResult: if
 // result is a JSON object whose (last) isError member is literally true and
@@ -30,12 +31,12 @@ func StripStructuredContentOnError(result json.RawMessage) (json.RawMessage, boo
 		return result, false
 	}
 	info, end := analyzeResult(result, start)
-	if end < 0 || !info.strip() || !json.Valid(result) {
+	if end < 0 || !info.strip() || !validJSON(result) {
 		return result, false
 	}
 	out := make([]byte, 0, len(result))
 	out = append(out, result[:start]...)
-	out = appendWithoutMembers(out, result, start, end, "structuredContent")
+	out = info.appendStripped(out, result, start, end)
 	out = append(out, result[end:]...)
 	return out, true
 }
@@ -60,7 +61,7 @@ func RewriteResponse(msg []byte, toolCallIDs func(id json.RawMessage) bool) ([]b
 	switch msg[i] {
 	case '{':
 		_, e, ok := rewriteOne(msg, i, toolCallIDs)
-		if !ok || !json.Valid(msg) {
+		if !ok || !validJSON(msg) {
 			return msg, false
 		}
 		return applyEdits(msg, []edit{e}), true
@@ -100,7 +101,7 @@ func RewriteResponse(msg []byte, toolCallIDs func(id json.RawMessage) bool) ([]b
 			}
 			i = skipWS(msg, i+1)
 		}
-		if len(edits) == 0 || !json.Valid(msg) {
+		if len(edits) == 0 || !validJSON(msg) {
 			return msg, false
 		}
 		return applyEdits(msg, edits), true
@@ -108,22 +109,21 @@ func RewriteResponse(msg []byte, toolCallIDs func(id json.RawMessage) bool) ([]b
 	return msg, false
 }
 
-// edit replaces b[start:end] by data.
+// edit strips structuredContent from the result object b[start:end],
+// whose analysis (its members) is info.
 type edit struct {
 	start, end int
-	data       []byte
+	info       *resultInfo
 }
 
+// applyEdits copies b with every edit applied, in one pass (edits never
+// add bytes, so the copy never outgrows len(b)).
 func applyEdits(b []byte, edits []edit) []byte {
-	n := len(b)
-	for _, e := range edits {
-		n += len(e.data) - (e.end - e.start)
-	}
-	out := make([]byte, 0, n)
+	out := make([]byte, 0, len(b))
 	pos := 0
 	for _, e := range edits {
 		out = append(out, b[pos:e.start]...)
-		out = append(out, e.data...)
+		out = e.info.appendStripped(out, b, e.start, e.end)
 		pos = e.end
 	}
 	return append(out, b[pos:]...)
@@ -178,14 +178,34 @@ func rewriteOne(b []byte, start int, toolCallIDs func(json.RawMessage) bool) (en
 	if string(id) == "null" || !toolCallIDs(NormalizeID(id)) {
 		return s.end, edit{}, false
 	}
-	data := appendWithoutMembers(make([]byte, 0, resEnd-resStart), b, resStart, resEnd, "structuredContent")
-	return s.end, edit{start: resStart, end: resEnd, data: data}, true
+	stripped := info // only a result that is edited is moved to the heap
+	return s.end, edit{start: resStart, end: resEnd, info: &stripped}, true
 }
 
 type resultInfo struct {
 	isErrorTrue   bool
 	hasSC         bool
 	inputRequired bool
+	// members are the object's first members, n how many it has: when
+	// they all fit, stripping needs no second scan of the object.
+	members [8]member
+	n       int
+}
+
+// member is a member of an object: its key's start, its value's end, and
+// whether it is dropped.
+type member struct {
+	ks, ve int
+	drop   bool
+}
+
+// appendStripped appends the analyzed object b[start:end] without its
+// structuredContent members (appendWithoutMembers).
+func (r *resultInfo) appendStripped(dst, b []byte, start, end int) []byte {
+	if r.n > len(r.members) {
+		return appendWithoutMembers(dst, b, start, end, "structuredContent")
+	}
+	return appendKept(dst, b, start, end, r.members[:r.n])
 }
 
 func (r resultInfo) strip() bool { return r.isErrorTrue && r.hasSC && !r.inputRequired }
@@ -206,10 +226,15 @@ func analyzeResult(b []byte, start int) (info resultInfo, end int) {
 		if ve < 0 {
 			break
 		}
+		isSC := keyIs(b, ks, ke, "structuredContent")
+		if info.n < len(info.members) {
+			info.members[info.n] = member{ks: ks, ve: ve, drop: isSC}
+		}
+		info.n++
 		switch {
 		case keyIs(b, ks, ke, "isError"):
 			info.isErrorTrue = string(b[vs:ve]) == "true"
-		case keyIs(b, ks, ke, "structuredContent"):
+		case isSC:
 			info.hasSC = true
 		case keyIs(b, ks, ke, "resultType"):
 			info.inputRequired = stringValueIs(b[vs:ve], "input_required")
@@ -225,9 +250,7 @@ func analyzeResult(b []byte, start int) (info resultInfo, end int) {
 // whose key is drop removed. Remaining members keep their order, their bytes
 // and the separators that preceded them.
 func appendWithoutMembers(dst, b []byte, start, end int, drop string) []byte {
-	type member struct{ ks, ve int }
 	var members []member
-	var dropped []bool
 	s := objScanner{b: b, i: start + 1}
 	for {
 		ks, ke, more := s.nextKey()
@@ -239,16 +262,24 @@ func appendWithoutMembers(dst, b []byte, start, end int, drop string) []byte {
 		if ve < 0 {
 			break
 		}
-		members = append(members, member{ks, ve})
-		dropped = append(dropped, keyIs(b, ks, ke, drop))
+		members = append(members, member{ks: ks, ve: ve, drop: keyIs(b, ks, ke, drop)})
 	}
-	if s.bad || len(members) == 0 {
+	if s.bad {
+		return append(dst, b[start:end]...)
+	}
+	return appendKept(dst, b, start, end, members)
+}
+
+// appendKept appends the object b[start:end], whose members are members,
+// without the members marked drop.
+func appendKept(dst, b []byte, start, end int, members []member) []byte {
+	if len(members) == 0 {
 		return append(dst, b[start:end]...)
 	}
 	dst = append(dst, b[start:members[0].ks]...)
 	kept := false
 	for i, m := range members {
-		if dropped[i] {
+		if m.drop {
 			continue
 		}
 		if kept {

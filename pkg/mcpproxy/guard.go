@@ -85,6 +85,8 @@ type Guard struct {
 	metrics    *Metrics
 	labels     *labels
 	tp         trace.TracerProvider // nil: follow the context's span
+	// inspectors are reused by Inspect across requests.
+	inspectors inspectors
 }
 type ctxKey struct{}
 
@@ -350,7 +352,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			plain(w, http.StatusUnsupportedMediaType)
 			return nil, reason, false
 		}
-		req, err := Inspect(body)
+		req, err := g.inspectors.inspect(body)
 		if err != nil {
 			var be *BodyError
 			if !errors.As(err, &be) {
@@ -439,10 +441,25 @@ func (g *Guard) policy(w http.ResponseWriter, r *http.Request, rec *auditRecord,
 // traceparent in r's header. Serve the returned request through the
 // returned writer, then call its Finish.
 func (g *Guard) Forward(w http.ResponseWriter, r *http.Request, st *State) (*ResponseWriter, *http.Request) {
+	return g.forward(w, r, st, false)
+}
+
+// forward is Forward; with inPlace, an untraced request with a record
+// (BeginAudit's) is not copied: the record carries the state to StateFrom
+// instead. Only for a next handler that changes none of r's fields (the
+// sidecar's reverse proxy and stdio bridge).
+func (g *Guard) forward(w http.ResponseWriter, r *http.Request, st *State, inPlace bool) (*ResponseWriter, *http.Request) {
 	rw := g.Writer(w, st)
-	ctx := WithState(r.Context(), st)
-	if rec := st.rec; rec != nil {
+	rec := st.rec
+	if rec != nil {
 		rec.forwardAt = time.Now()
+		if inPlace && rec.span == nil {
+			rec.forwarded = st
+			return rw, r
+		}
+	}
+	ctx := WithState(r.Context(), st)
+	if rec != nil {
 		ctx = g.upstreamSpan(ctx, r, rec)
 	}
 	return rw, r.WithContext(ctx)
@@ -450,8 +467,8 @@ func (g *Guard) Forward(w http.ResponseWriter, r *http.Request, st *State) (*Res
 
 // Writer wraps w for the way out of an admitted request.
 func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
-	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
-	rw.log, rw.path = g.log, st.path
+	rw := newResponseWriter(w, st.req, st.id, g.binder, g.rewrite, g.log)
+	rw.path = st.path
 	rw.filter = st.filter
 	rw.audit = st.rec
 	if st.resumed {
@@ -500,7 +517,7 @@ func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(g.bodyRead))
-	b, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	b, err := readBody(r.Body, r.ContentLength, g.maxBody+1)
 	if err == nil && int64(len(b)) > g.maxBody {
 		err = errTooLarge
 	}
@@ -525,6 +542,31 @@ func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	r.TransferEncoding = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	return b, nil
+}
+
+// readBody is io.ReadAll(io.LimitReader(body, limit)) reading into one
+// buffer of the announced length (contentLength, when known and within
+// limit), grown like io.ReadAll's if the body turns out longer.
+func readBody(body io.Reader, contentLength, limit int64) ([]byte, error) {
+	size := int64(512)
+	if contentLength >= 0 && contentLength < limit {
+		size = contentLength + 1 // room to see EOF without growing
+	}
+	b := make([]byte, 0, size)
+	lr := io.LimitedReader{R: body, N: limit}
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+	}
 }
 
 // statusWriter records the status for the access log and keeps

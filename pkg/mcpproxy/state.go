@@ -12,10 +12,16 @@ func WithState(ctx context.Context, st *State) context.Context {
 	return context.WithValue(ctx, ctxKey{}, st)
 }
 
-// StateFrom returns the state WithState put in ctx, or nil.
+// StateFrom returns the state WithState put in ctx (or the sidecar's
+// Handler forwarded with the request's record), or nil.
 func StateFrom(ctx context.Context) *State {
-	st, _ := ctx.Value(ctxKey{}).(*State)
-	return st
+	if st, ok := ctx.Value(ctxKey{}).(*State); ok {
+		return st
+	}
+	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
+		return rec.forwarded
+	}
+	return nil
 }
 
 // OwnAnswer returns the writer for an answer the front door gives itself
