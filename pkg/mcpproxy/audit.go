@@ -164,9 +164,6 @@ type auditRecord struct {
 	// st is set when the request reached the policy (reachedPolicy): it
 	// is then audited.
 	st *State
-	// forwarded is the state of a request the sidecar's Handler forwarded
-	// without a copy (see Guard.forward), for StateFrom.
-	forwarded *State
 	// id is the validated caller (also when a later check refused).
 	id *rs.Identity
 	// req is the inspected JSON-RPC body (nil: none, or not readable).
@@ -256,17 +253,13 @@ func (g *Guard) Audit(r *http.Request, reason string, status int) { g.Finish(r, 
 // any other denied. status is the answer's HTTP status, 0 for the one
 // BeginAudit's writer saw (200 when nothing was written).
 func (g *Guard) Finish(r *http.Request, reason string, status int) []zap.Field {
-	result, rec := g.finish(r, reason, status)
-	if rec == nil {
-		return nil
-	}
-	return rec.appendAccessFields(make([]zap.Field, 0, 16), result, reason)
+	_, fields := g.finish(r, reason, status)
+	return fields
 }
 
-// finish is Finish, returning the request's result and its record (nil
-// when it was finished already) rather than the access log fields, which
-// the caller builds (appendAccessFields) only when the line is logged.
-func (g *Guard) finish(r *http.Request, reason string, status int) (string, *auditRecord) {
+// finish is Finish, also returning the request's result ("" when it was
+// finished already).
+func (g *Guard) finish(r *http.Request, reason string, status int) (string, []zap.Field) {
 	rec := recordFrom(r)
 	if rec == nil || rec.done {
 		return "", nil
@@ -283,13 +276,13 @@ func (g *Guard) finish(r *http.Request, reason string, status int) (string, *aud
 	g.metrics.record(g.labels, rec, result, label, r.Method)
 	g.endSpans(r, rec, result, label)
 	g.auditEvents(rec, reason, status)
-	return result, rec
+	return result, rec.accessFields(result, reason)
 }
 
-// appendAccessFields appends to f the request's fields of the access log
-// line, after the HTTP method, path, status and duration the front door
-// logs itself.
-func (rec *auditRecord) appendAccessFields(f []zap.Field, result, reason string) []zap.Field {
+// accessFields are the request's fields of the access log line, after
+// the HTTP method, path, status and duration the front door logs itself.
+func (rec *auditRecord) accessFields(result, reason string) []zap.Field {
+	f := make([]zap.Field, 0, 16)
 	f = append(f, zap.String("result", result))
 	if reason != "" {
 		f = append(f, zap.String("auth_failure", reason))

@@ -85,8 +85,6 @@ type Guard struct {
 	metrics    *Metrics
 	labels     *labels
 	tp         trace.TracerProvider // nil: follow the context's span
-	// inspectors are reused by Inspect across requests.
-	inspectors inspectors
 }
 type ctxKey struct{}
 
@@ -352,7 +350,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 			plain(w, http.StatusUnsupportedMediaType)
 			return nil, reason, false
 		}
-		req, err := g.inspectors.inspect(body)
+		req, err := Inspect(body)
 		if err != nil {
 			var be *BodyError
 			if !errors.As(err, &be) {
@@ -441,25 +439,10 @@ func (g *Guard) policy(w http.ResponseWriter, r *http.Request, rec *auditRecord,
 // traceparent in r's header. Serve the returned request through the
 // returned writer, then call its Finish.
 func (g *Guard) Forward(w http.ResponseWriter, r *http.Request, st *State) (*ResponseWriter, *http.Request) {
-	return g.forward(w, r, st, false)
-}
-
-// forward is Forward; with inPlace, an untraced request with a record
-// (BeginAudit's) is not copied: the record carries the state to StateFrom
-// instead. Only for a next handler that changes none of r's fields (the
-// sidecar's reverse proxy and stdio bridge).
-func (g *Guard) forward(w http.ResponseWriter, r *http.Request, st *State, inPlace bool) (*ResponseWriter, *http.Request) {
 	rw := g.Writer(w, st)
-	rec := st.rec
-	if rec != nil {
-		rec.forwardAt = time.Now()
-		if inPlace && rec.span == nil {
-			rec.forwarded = st
-			return rw, r
-		}
-	}
 	ctx := WithState(r.Context(), st)
-	if rec != nil {
+	if rec := st.rec; rec != nil {
+		rec.forwardAt = time.Now()
 		ctx = g.upstreamSpan(ctx, r, rec)
 	}
 	return rw, r.WithContext(ctx)
@@ -467,8 +450,8 @@ func (g *Guard) forward(w http.ResponseWriter, r *http.Request, st *State, inPla
 
 // Writer wraps w for the way out of an admitted request.
 func (g *Guard) Writer(w http.ResponseWriter, st *State) *ResponseWriter {
-	rw := newResponseWriter(w, st.req, st.id, g.binder, g.rewrite, g.log)
-	rw.path = st.path
+	rw := NewResponseWriter(w, st.req, st.id, g.binder, g.rewrite)
+	rw.log, rw.path = g.log, st.path
 	rw.filter = st.filter
 	rw.audit = st.rec
 	if st.resumed {
@@ -517,7 +500,7 @@ func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(g.bodyRead))
-	b, err := readBody(r.Body, r.ContentLength, g.maxBody+1)
+	b, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
 	if err == nil && int64(len(b)) > g.maxBody {
 		err = errTooLarge
 	}
@@ -542,31 +525,6 @@ func (g *Guard) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	r.TransferEncoding = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	return b, nil
-}
-
-// readBody is io.ReadAll(io.LimitReader(body, limit)) reading into one
-// buffer of the announced length (contentLength, when known and within
-// limit), grown like io.ReadAll's if the body turns out longer.
-func readBody(body io.Reader, contentLength, limit int64) ([]byte, error) {
-	size := int64(512)
-	if contentLength >= 0 && contentLength < limit {
-		size = contentLength + 1 // room to see EOF without growing
-	}
-	b := make([]byte, 0, size)
-	lr := io.LimitedReader{R: body, N: limit}
-	for {
-		n, err := lr.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow
-		}
-	}
 }
 
 // statusWriter records the status for the access log and keeps

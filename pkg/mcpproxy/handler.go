@@ -59,7 +59,7 @@ func New(rc *rs.Config, pc *Policy, v *rs.Validator, inj *Injector, o Options) (
 				pr.Out.Host = pr.In.Host
 			}
 			pr.SetXForwarded()
-			st := StateFrom(pr.In.Context())
+			st, _ := pr.In.Context().Value(ctxKey{}).(*State)
 			h.Inject(pr.Out.Header, st)
 		},
 		Transport: tr,
@@ -80,7 +80,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	if r.Context().Err() != nil {
 		return // the client went away; nobody to answer
 	}
-	st := StateFrom(r.Context())
+	st, _ := r.Context().Value(ctxKey{}).(*State)
 	h.UpstreamFailure(w, r, st, err)
 }
 
@@ -92,26 +92,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, r = h.BeginAudit(sw, r) // the record learns the status from sw
 	st, reason, ok := h.Admit(sw, r)
 	if ok {
-		// The proxy copies the request anyway: r itself is forwarded.
-		rw, fr := h.forward(sw, r, st, true)
+		rw, fr := h.Forward(sw, r, st)
 		h.next.ServeHTTP(rw, fr)
 		rw.Finish()
 	}
 	status := sw.statusCode()
-	result, rec := h.finish(r, reason, status)
+	result, fields := h.finish(r, reason, status)
 	log := h.access
 	if result == ResultDenied || result == ResultError {
 		log = h.log // refusals and failures are never sampled
 	}
 	if ce := log.Check(zap.InfoLevel, "request"); ce != nil {
-		// The fields are built only for a line that is written.
-		fields := append(make([]zap.Field, 0, 21),
+		ce.Write(append([]zap.Field{
 			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
-			zap.Duration("duration", time.Since(start)), zap.String("remote_addr", r.RemoteAddr))
-		if rec != nil {
-			fields = rec.appendAccessFields(fields, result, reason)
-		}
-		ce.Write(fields...)
+			zap.Duration("duration", time.Since(start)), zap.String("remote_addr", r.RemoteAddr),
+		}, fields...)...)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -109,43 +108,11 @@ func foldsToOther(name string, protocol []string) bool {
 // reader of the MCP server behind agrees with. Anything else is a
 // *BodyError (errors.Is ErrBodyRefused).
 func Inspect(body []byte) (*Request, error) {
-	return new(inspector).inspect(body)
-}
-
-// inspector holds the decoders of one Inspect call; a Guard reuses them
-// across requests (inspectors).
-type inspector struct {
-	dec, params jsontext.Decoder
-	// src and psrc are what dec and params read: the decoders parse a
-	// bytes.Buffer in place, without copying it.
-	src, psrc bytes.Buffer
-}
-
-// inspectors is a pool of inspectors (a field of a long-lived Guard).
-type inspectors struct{ pool sync.Pool }
-
-func (p *inspectors) inspect(body []byte) (*Request, error) {
-	in, _ := p.pool.Get().(*inspector)
-	if in == nil {
-		in = new(inspector)
-	}
-	req, err := in.inspect(body)
-	// Drop the references to this body before the inspector is reused.
-	in.src, in.psrc = bytes.Buffer{}, bytes.Buffer{}
-	in.dec.Reset(&in.src)
-	in.params.Reset(&in.psrc)
-	p.pool.Put(in)
-	return req, err
-}
-
-func (in *inspector) inspect(body []byte) (*Request, error) {
 	r := &Request{ToolCallIDs: errormap.IDSet{}}
-	in.src = *bytes.NewBuffer(body)
-	dec := &in.dec
-	dec.Reset(&in.src)
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
 	switch dec.PeekKind() {
 	case '{':
-		m, err := in.readMessage()
+		m, err := readMessage(dec)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +129,7 @@ func (in *inspector) inspect(body []byte) (*Request, error) {
 				}
 				return nil, invalid(nil, "a batch holds JSON-RPC message objects")
 			}
-			m, err := in.readMessage()
+			m, err := readMessage(dec)
 			if err != nil {
 				var be *BodyError
 				if errors.As(err, &be) {
@@ -216,8 +183,7 @@ func classify(err error) error {
 // (not JSON, duplicate names) ends the read at once and the id is unknown;
 // a semantic one is reported after the whole object was read, with its id
 // (then unambiguous).
-func (in *inspector) readMessage() (Message, error) {
-	dec := &in.dec
+func readMessage(dec *jsontext.Decoder) (Message, error) {
 	var (
 		m                 Message
 		params            jsontext.Value
@@ -288,7 +254,7 @@ func (in *inspector) readMessage() (Message, error) {
 		fail(`"jsonrpc" must be "2.0"`)
 	}
 	if bad == "" {
-		bad = in.check(&m, params, hasResult, hasErr)
+		bad = m.check(params, hasResult, hasErr)
 	}
 	if bad != "" {
 		return m, invalid(m.ID, bad)
@@ -298,7 +264,7 @@ func (in *inspector) readMessage() (Message, error) {
 
 // check completes m from params and says what is wrong with it, if
 // anything.
-func (in *inspector) check(m *Message, params jsontext.Value, hasResult, hasErr bool) string {
+func (m *Message) check(params jsontext.Value, hasResult, hasErr bool) string {
 	if m.Method == "" {
 		// A response to a server request (sampling, elicitation, roots).
 		if len(m.ID) == 0 || hasResult == hasErr || params != nil {
@@ -309,7 +275,7 @@ func (in *inspector) check(m *Message, params jsontext.Value, hasResult, hasErr 
 	if hasResult || hasErr {
 		return "a request has no result or error"
 	}
-	names, err := in.readParams(params)
+	names, err := readParams(params)
 	if err != nil {
 		return err.Error()
 	}
@@ -340,14 +306,12 @@ type paramNames struct{ name, uri, taskID string }
 
 // readParams reads the params members the policy and Mcp-Name use; they
 // must be strings where present.
-func (in *inspector) readParams(params jsontext.Value) (paramNames, error) {
+func readParams(params jsontext.Value) (paramNames, error) {
 	var p paramNames
 	if params == nil {
 		return p, nil
 	}
-	in.psrc = *bytes.NewBuffer(params)
-	dec := &in.params
-	dec.Reset(&in.psrc)
+	dec := jsontext.NewDecoder(bytes.NewReader(params))
 	if _, err := dec.ReadToken(); err != nil {
 		return p, errors.New("params")
 	}

@@ -78,30 +78,11 @@ func (p *OriginPolicy) AllowHost(host string) bool {
 	if !p.loopback {
 		return true
 	}
-	return rs.IsLoopbackHost(hostname(host))
-}
-
-// hostname is the host name of a Host header: url.Parse("http://" +
-// host).Hostname(), or host when that does not parse. A plain name or
-// IPv4 address with an optional port (the usual Host) is cut without
-// parsing.
-func hostname(host string) string {
-	name, port, hasPort := strings.Cut(host, ":")
-	simple := name != ""
-	for i := 0; simple && i < len(name); i++ {
-		c := name[i]
-		simple = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-'
-	}
-	for i := 0; simple && hasPort && i < len(port); i++ {
-		simple = '0' <= port[i] && port[i] <= '9'
-	}
-	if simple {
-		return name
-	}
+	h := host
 	if u, err := url.Parse("http://" + host); err == nil {
-		return u.Hostname()
+		h = u.Hostname()
 	}
-	return host
+	return rs.IsLoopbackHost(h)
 }
 
 // SessionBinder binds upstream session ids to the caller that created

@@ -77,13 +77,8 @@ type ResponseWriter struct {
 // JSON-RPC POST); binder may be nil (no session binding); rewrite turns
 // the structuredContent rule on.
 func NewResponseWriter(w http.ResponseWriter, req *Request, id *rs.Identity, binder *SessionBinder, rewrite bool) *ResponseWriter {
-	return newResponseWriter(w, req, id, binder, rewrite, zap.NewNop())
-}
-
-// newResponseWriter is NewResponseWriter logging to log.
-func newResponseWriter(w http.ResponseWriter, req *Request, id *rs.Identity, binder *SessionBinder, rewrite bool, log *zap.Logger) *ResponseWriter {
 	rw := &ResponseWriter{w: w, req: req, id: id, binder: binder, rewrite: rewrite, now: time.Now,
-		log: log, own: w.Header().Clone()}
+		log: zap.NewNop(), own: w.Header().Clone()}
 	if rewrite && req != nil && len(req.ToolCallIDs) > 0 {
 		rw.ids = req.ToolCallIDs.Has
 	}

@@ -12,16 +12,10 @@ func WithState(ctx context.Context, st *State) context.Context {
 	return context.WithValue(ctx, ctxKey{}, st)
 }
 
-// StateFrom returns the state WithState put in ctx (or the sidecar's
-// Handler forwarded with the request's record), or nil.
+// StateFrom returns the state WithState put in ctx, or nil.
 func StateFrom(ctx context.Context) *State {
-	if st, ok := ctx.Value(ctxKey{}).(*State); ok {
-		return st
-	}
-	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
-		return rec.forwarded
-	}
-	return nil
+	st, _ := ctx.Value(ctxKey{}).(*State)
+	return st
 }
 
 // OwnAnswer returns the writer for an answer the front door gives itself

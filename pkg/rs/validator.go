@@ -226,7 +226,7 @@ func (v *Validator) ValidateInfo(ctx context.Context, token string) (*Identity, 
 	now := v.now()
 	var key [32]byte
 	if v.cache != nil {
-		key = tokenKey(token)
+		key = sha256.Sum256([]byte(token))
 		if e, ok := v.cache.lru.Get(key); ok && e.fp == v.fp {
 			if now.Before(e.exp) {
 				v.metrics.validation("cache_hit", e.id.Issuer)
@@ -256,16 +256,6 @@ func (v *Validator) ValidateInfo(ctx context.Context, token string) (*Identity, 
 	}
 	v.metrics.validation("valid", id.Issuer)
 	return id, ValidationInfo{Issuer: id.Issuer}, nil
-}
-
-// tokenKey is the cache key of token, its SHA-256; a token of up to 4 KiB
-// is hashed from a stack copy rather than a heap one.
-func tokenKey(token string) [32]byte {
-	var buf [4096]byte
-	if len(token) <= len(buf) {
-		return sha256.Sum256(append(buf[:0], token...))
-	}
-	return sha256.Sum256([]byte(token))
 }
 
 // tracer records each check for Explain; nil in the hot path.
