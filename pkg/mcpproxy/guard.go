@@ -283,6 +283,14 @@ func preflightHeaders(h http.Header, origin string) {
 // body it did not read (abandonUnreadBody).
 func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ string, admitted bool) {
 	rec := recordFrom(r)
+	// Until the body is read, any answer closes the connection: a refusal
+	// abandons the body (abandonUnreadBody moves the read deadline to now),
+	// and a kept-alive connection would carry that deadline into the next
+	// request (Caddy's body reader keeps it), cancelling it at once.
+	unread := hasBody(r)
+	if unread {
+		w.Header().Set("Connection", "close")
+	}
 	defer func() {
 		if !admitted {
 			g.abandonUnreadBody(w, r) // a refusal never waits for the rest of the body
@@ -342,6 +350,9 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) (_ *State, _ strin
 		status, reason := bodyRefusal(err)
 		plain(w, status)
 		return nil, reason, false
+	}
+	if unread {
+		w.Header().Del("Connection") // the body is in: the connection may live on
 	}
 	if r.Method == http.MethodPost {
 		if reason := unreadableBody(r.Header); reason != "" {

@@ -34,3 +34,9 @@ func (g *Guard) abandonUnreadBody(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
+
+// hasBody reports whether an HTTP/1 request comes with a body the guard
+// has to read (a declared length or chunked).
+func hasBody(r *http.Request) bool {
+	return r.ProtoMajor == 1 && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
