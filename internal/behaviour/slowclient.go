@@ -43,7 +43,7 @@ func SlowClients(t *testing.T, e *Env) {
 		for i := 0; i < 20; i++ {
 			for _, c := range []struct {
 				method, tok string
-				status     int
+				status      int
 			}{{"PUT", tok, 405}, {"POST", "", 401}, {"POST", tok, 200}} {
 				req, _ := http.NewRequest(c.method, e.Base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok","arguments":{}}}`))
 				req.Header.Set("Content-Type", "application/json")
