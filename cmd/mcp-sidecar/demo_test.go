@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
 )
 
 func TestDemoCommandFlags(t *testing.T) {
@@ -241,26 +242,8 @@ identity_headers:
 // exact Inspector commands (UI and CLI) with the Node note, at the
 // Inspector version pinned in tools/npm (the one the tests run).
 func TestDevPrintsClientInstructions(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	infoc := make(chan sidecar.DevInfo, 1)
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		done <- sidecar.Dev(ctx, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", MCPListen: "127.0.0.1:0"},
-			&out, func(i sidecar.DevInfo) { infoc <- i })
-	}()
-	var info sidecar.DevInfo
-	select {
-	case info = <-infoc:
-	case err := <-done:
-		t.Fatalf("dev exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("dev did not start")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("dev returned %v", err)
-	}
+	info, out, stop := sidecartest.StartDev(t, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", MCPListen: "127.0.0.1:0"})
+	stop()
 	printed := out.String()
 	res := info.Resource
 	for _, want := range []string{

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
 )
 
 // TestMain lets the test binary stand in for mcp-sidecar as a child:
@@ -32,33 +31,7 @@ func TestMain(m *testing.M) {
 // Go requests): initialize, initialized, whoami showing MCP_SUBJECT
 // dev-user, DELETE; a request without a session gets the bridge's 400.
 func TestDevDemoStdio(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	infoc := make(chan sidecar.DevInfo, 1)
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		done <- sidecar.Dev(ctx, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", Stdio: true},
-			&out, func(i sidecar.DevInfo) { infoc <- i })
-	}()
-	var info sidecar.DevInfo
-	select {
-	case info = <-infoc:
-	case err := <-done:
-		t.Fatalf("dev exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("dev did not start")
-	}
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("dev returned %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("dev did not stop")
-		}
-	}()
+	info, out, _ := sidecartest.StartDev(t, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", Stdio: true})
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package sidecar_test
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,33 +8,13 @@ import (
 	"net/http"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar"
+	"github.com/mcp-frontdoor/mcp-frontdoor/internal/sidecar/sidecartest"
 )
 
 // TestDevDemo runs `mcp-sidecar dev` in-process on free loopback ports and
 // makes exactly the tool call it prints.
 func TestDevDemo(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	infoc := make(chan sidecar.DevInfo, 1)
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		done <- sidecar.Dev(ctx, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", MCPListen: "127.0.0.1:0"},
-			&out, func(i sidecar.DevInfo) { infoc <- i })
-	}()
-	var info sidecar.DevInfo
-	select {
-	case info = <-infoc:
-	case err := <-done:
-		t.Fatalf("dev exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("dev did not start")
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("dev returned %v", err)
-		}
-	}()
+	info, out, _ := sidecartest.StartDev(t, sidecar.DevOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", ASListen: "127.0.0.1:0", MCPListen: "127.0.0.1:0"})
 	printed := out.String()
 	if !strings.Contains(printed, "export TOKEN='"+info.Token+"'") || !strings.Contains(printed, sidecar.DevCurl(info.Resource)) {
 		t.Fatalf("dev output lacks the token or the command:\n%s", printed)
