@@ -236,6 +236,13 @@ func jsonrpcError(w http.ResponseWriter, status, code int, msg string) {
 	jsonrpcErrorID(w, nil, status, code, msg)
 }
 
+// WriteRPCError writes an HTTP status with a JSON-RPC error body answering
+// id (null when empty): the transport-level refusals of the front door
+// and of the handlers behind the Guard (the stdio bridge).
+func WriteRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+	jsonrpcErrorID(w, id, status, code, msg)
+}
+
 // jsonrpcErrorID is jsonrpcError answering the request with the given id
 // (null when id is empty).
 func jsonrpcErrorID(w http.ResponseWriter, id json.RawMessage, status, code int, msg string) {

@@ -369,11 +369,8 @@ func requiredName(method string) (string, bool) {
 // Mcp-Name mirrors for method; for other methods the header is forwarded
 // unchecked (policy never reads it).
 func hasMirroredName(method string) bool {
-	switch method {
-	case "tools/call", "prompts/get", "resources/read", "tasks/get", "tasks/update", "tasks/cancel", "tasks/result":
-		return true
-	}
-	return false
+	_, ok := requiredName(method)
+	return ok
 }
 
 // DecodeHeaderValue decodes the MCP header encoding "=?base64?…?=";

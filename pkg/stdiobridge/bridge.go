@@ -295,7 +295,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var s *session
 	if sid != "" {
 		if s = b.lookup(sid, ownerOf(id)); s == nil {
-			writeRPCError(w, http.StatusNotFound, nil, -32001, "Session not found")
+			mcpproxy.WriteRPCError(w, http.StatusNotFound, nil, -32001, "Session not found")
 			return
 		}
 		s.touch()
@@ -304,19 +304,19 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodDelete:
 		if s == nil {
-			writeRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id required")
+			mcpproxy.WriteRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id required")
 			return
 		}
 		s.stop("deleted")
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodGet:
 		if s == nil {
-			writeRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id required")
+			mcpproxy.WriteRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id required")
 			return
 		}
 		if r.Header.Get("Last-Event-ID") != "" {
 			// No event ids are sent, so there is nothing to resume.
-			writeRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: this server does not resume streams")
+			mcpproxy.WriteRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "Bad Request: this server does not resume streams")
 			return
 		}
 		s.serveGET(w, r)
@@ -336,7 +336,7 @@ func (b *Bridge) servePOST(w http.ResponseWriter, r *http.Request, s *session, i
 	}
 	msgs, err := splitBody(body)
 	if err != nil || len(msgs) == 0 {
-		writeRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeParseError, "Parse error")
+		mcpproxy.WriteRPCError(w, http.StatusBadRequest, nil, jsonrpc.CodeParseError, "Parse error")
 		return
 	}
 	if s == nil {
@@ -347,7 +347,7 @@ func (b *Bridge) servePOST(w http.ResponseWriter, r *http.Request, s *session, i
 			if len(msgs) == 1 {
 				rid = msgs[0].rawID
 			}
-			writeRPCError(w, http.StatusBadRequest, rid, jsonrpc.CodeInvalidRequest,
+			mcpproxy.WriteRPCError(w, http.StatusBadRequest, rid, jsonrpc.CodeInvalidRequest,
 				"Bad Request: Mcp-Session-Id required; this MCP server runs one process per session, so send initialize first")
 			return
 		}
@@ -396,24 +396,6 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
-	b, _ := json.Marshal(struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{JSONRPC: "2.0", ID: id, Error: struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}{code, msg}})
-	writeJSON(w, status, b)
 }
 
 func (b *Bridge) lookup(sid, owner string) *session {

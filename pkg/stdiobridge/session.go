@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/errormap"
+	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/mcpproxy"
 	"github.com/mcp-frontdoor/mcp-frontdoor/pkg/rs"
 )
 
@@ -291,12 +292,17 @@ func (s *session) route(m message) {
 		return
 	}
 	if m.isResponse() {
-		s.mu.Lock()
-		target.remaining--
-		if target.remaining == 0 {
-			close(target.answered)
-		}
-		s.mu.Unlock()
+		s.answered(target)
+	}
+}
+
+// answered counts one answer delivered to st; the last one ends its
+// POST stream.
+func (s *session) answered(st *stream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.remaining--; st.remaining == 0 {
+		close(st.answered)
 	}
 }
 
@@ -321,7 +327,7 @@ func (s *session) servePOSTStream(w http.ResponseWriter, r *http.Request, msgs, 
 	s.mu.Lock()
 	if s.dead {
 		s.mu.Unlock()
-		writeRPCError(w, http.StatusNotFound, nil, -32001, "Session not found")
+		mcpproxy.WriteRPCError(w, http.StatusNotFound, nil, -32001, "Session not found")
 		return
 	}
 	for _, m := range reqs {
@@ -407,7 +413,7 @@ func (s *session) serveGET(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.standalone != nil {
 		s.mu.Unlock()
-		writeRPCError(w, http.StatusConflict, nil, -32600, "Conflict: a GET stream is already open for this session")
+		mcpproxy.WriteRPCError(w, http.StatusConflict, nil, -32600, "Conflict: a GET stream is already open for this session")
 		return
 	}
 	s.standalone = st
@@ -486,12 +492,7 @@ func (s *session) failPending(only *stream) {
 			body = errormap.JSONRPCError(p.rawID, crashFailure)
 		}
 		if p.s.deliver(body) {
-			s.mu.Lock()
-			p.s.remaining--
-			if p.s.remaining == 0 {
-				close(p.s.answered)
-			}
-			s.mu.Unlock()
+			s.answered(p.s)
 		}
 	}
 }
